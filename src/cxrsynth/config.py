@@ -1,0 +1,175 @@
+"""params.yaml → validated, typed configuration, one pydantic model per stage section.
+
+Params are read with ruamel.yaml (YAML 1.2), which keeps ``1e-05`` a float after
+``dvc exp run -S`` rewrites the file; PyYAML (YAML 1.1) would read it as a string.
+Every stage validates its section first and fails with one line naming the bad key.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from ruamel.yaml import YAML
+
+
+class ParamsError(ValueError):
+    """A missing, unknown or ill-typed parameter; the message names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- data
+class DemoParams(_Section):
+    """The embedded demo: real NIH metadata rows and rendered chest phantoms."""
+
+    n_images: int = Field(5000, ge=8, description="images to render (whole patients, from the bundled rows)")
+    size: int = Field(64, ge=16, le=2048, description="phantom side in pixels")
+    seed: int = 0
+    rgba_fraction: float = Field(0.05, ge=0.0, le=1.0, description="share of PNGs saved as RGBA, as in NIH")
+    bbox_fraction: float = Field(0.25, ge=0.0, le=1.0, description="share of images whose boxes go to BBox_List")
+    workers: int = Field(0, ge=0, description="render processes; 0 = all cores")
+
+
+class NIHParams(_Section):
+    """Download of the real archive from NIH (or a mirror at ``base_url``)."""
+
+    base_url: str = "https://nihcc.box.com/shared/static"
+    archives: Literal["all"] | list[int] = "all"
+    metadata_url: str | None = Field(None, description="folder URL serving the four metadata files")
+    metadata_dir: str | None = Field(None, description="local folder holding the metadata files")
+    retries: int = Field(6, ge=0)
+    backoff_s: float = Field(2.0, ge=0.0)
+    timeout_s: float = Field(60.0, gt=0.0)
+    chunk_kib: int = Field(1024, ge=1)
+
+    @field_validator("archives")
+    @classmethod
+    def _archive_numbers(cls, value):
+        if isinstance(value, list):
+            bad = [n for n in value if not 1 <= n <= 12]
+            if bad or not value:
+                raise ValueError("archive numbers must be 1..12")
+        return value
+
+
+class LocalParams(_Section):
+    """An NIH copy already on disk."""
+
+    images_dir: str | None = None
+    metadata_csv: str | None = None
+    bbox_csv: str | None = None
+    lists_dir: str | None = Field(None, description="folder with train_val_list.txt and test_list.txt")
+    link: Literal["hardlink", "symlink", "copy"] = "hardlink"
+
+
+class DataParams(_Section):
+    source: Literal["demo", "nih", "local"] = "demo"
+    demo: DemoParams = DemoParams()
+    nih: NIHParams = NIHParams()
+    local: LocalParams = LocalParams()
+
+    @model_validator(mode="after")
+    def _local_paths(self):
+        if self.source == "local":
+            for key in ("images_dir", "metadata_csv"):
+                if getattr(self.local, key) is None:
+                    raise ValueError(f"local.{key} is required when source is 'local'")
+        return self
+
+
+# --------------------------------------------------------------------------- prepare
+class PrepareParams(_Section):
+    size: int = Field(64, description="largest side stored; a power of two")
+    min_size: int = Field(4, description="smallest pyramid level; a power of two")
+    workers: int = Field(0, ge=0, description="decode processes; 0 = all cores")
+    max_reject_fraction: float = Field(0.01, ge=0.0, le=1.0)
+    chunk: int = Field(64, ge=1, description="images per worker task")
+
+    @field_validator("size", "min_size")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        if value < 4 or value & (value - 1):
+            raise ValueError("must be a power of two >= 4")
+        return value
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.min_size > self.size:
+            raise ValueError(f"min_size ({self.min_size}) exceeds size ({self.size})")
+        return self
+
+
+# --------------------------------------------------------------------------- split
+class SplitParams(_Section):
+    method: Literal["iterative", "official"] = "iterative"
+    weighting: Literal["images", "patients"] = Field(
+        "images", description="images: weigh patients by image counts; patients: the paper's averaged labels"
+    )
+    fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
+    seed: int = 0
+
+    @field_validator("fractions")
+    @classmethod
+    def _sum_to_one(cls, value):
+        if any(f <= 0 for f in value) or abs(sum(value) - 1.0) > 1e-6:
+            raise ValueError("train/val/test fractions must be positive and sum to 1")
+        return value
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    "data": DataParams,
+    "prepare": PrepareParams,
+    "split": SplitParams,
+}
+
+T = TypeVar("T", bound=_Section)
+
+
+def read_params(path: str | os.PathLike = "params.yaml") -> dict[str, Any]:
+    """Read a params file with YAML 1.2 semantics (``1e-05`` stays a float)."""
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"{path}: params file not found")
+    try:
+        data = YAML(typ="safe", pure=True).load(path.read_text())
+    except Exception as err:  # ruamel raises several unrelated types
+        raise ParamsError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from err
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path}: expected a mapping of stage sections at the top level")
+    return data
+
+
+def _format_error(section: str, err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in (section, *first["loc"]) if p not in ("function-after",))
+    got = first.get("input")
+    shown = "" if isinstance(got, dict) else f" (got {got!r})"
+    msg = first["msg"].removeprefix("Value error, ")
+    return f"{source}: {key}: {msg}{shown}"
+
+
+def parse_section(params: dict[str, Any], section: str, model: type[T] | None = None, source: str = "params.yaml") -> T:
+    """Validate one section of a params dict into its typed model.
+
+    Raises ParamsError with a one-line message naming the offending key.
+    """
+    model = model or SECTIONS[section]
+    raw = params.get(section)
+    if raw is None:
+        raise ParamsError(f"{source}: missing section '{section}'")
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: section '{section}' must be a mapping")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as err:
+        raise ParamsError(_format_error(section, err, source)) from None
+
+
+def load_section(section: str, path: str | os.PathLike = "params.yaml") -> Any:
+    """Read ``path`` and return its validated ``section``."""
+    return parse_section(read_params(path), section, source=str(path))

@@ -1,0 +1,1 @@
+"""Data layer: sources (demo, nih, local), metadata repair, image store, patient split."""

@@ -1,0 +1,127 @@
+"""The embedded demo source: real NIH metadata rows, rendered chest phantoms.
+
+The rows come verbatim from the real v2020 table (a bundled sample of whole patients,
+enriched so that every finding has positives; see ``tools/make_demo_sample.py``). The
+images are phantoms rendered for each row's sex, age, view and labels. The demo writes
+the NIH layout, a share of the PNGs as RGBA as in the real archive, a
+``BBox_List_2017.csv`` of the rendered findings' boxes in NIH's 1024-pixel convention and
+spelling, and official-style ``train_val_list.txt`` / ``test_list.txt`` (a patient-level
+stand-in: NIH's own lists do not cover the sampled patients consistently).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import multiprocessing as mp
+import os
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from cxrsynth.config import DemoParams
+from cxrsynth.data.phantom import render_phantom
+from cxrsynth.data.sources import BBOX_NAME
+from cxrsynth.labels import parse_label_string
+
+SAMPLE_RESOURCE = "nih_demo_sample.csv.gz"
+NIH_BBOX_SPELLING = {"Infiltration": "Infiltrate"}
+BBOX_FINDINGS = ("Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax")
+
+
+def bundled_sample_text() -> str:
+    """The bundled metadata rows (header + verbatim NIH v2020 lines)."""
+    data = resources.files("cxrsynth.resources").joinpath(SAMPLE_RESOURCE).read_bytes()
+    return gzip.decompress(data).decode()
+
+
+def select_rows(n_images: int) -> tuple[str, list[str]]:
+    """Take whole patients, in the bundle's order, until ``n_images`` rows are reached.
+
+    The bundle lists the patients that enrich rare findings first, so any size keeps them.
+    """
+    header, *lines = bundled_sample_text().rstrip("\n").split("\n")
+    if n_images > len(lines):
+        raise ValueError(f"data.demo.n_images: {n_images} exceeds the {len(lines)} bundled rows")
+    chosen, last_patient = [], None
+    for line in lines:
+        patient = line.split(",")[3]
+        if len(chosen) >= n_images and patient != last_patient:
+            break
+        chosen.append(line)
+        last_patient = patient
+    return header, chosen
+
+
+def image_seed(name: str, seed: int) -> int:
+    """A stable per-image seed from the file name and the demo seed."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8], "little")
+
+
+def _render_one(args) -> tuple[str, dict]:
+    line, size, seed, rgba, out_dir = args
+    fields = next(csv.reader([line]))
+    name, labels, age, sex, view = fields[0], fields[1], fields[4], fields[5], fields[6]
+    try:
+        years = float(age)
+    except ValueError:
+        years = None
+    phantom = render_phantom(size, set(parse_label_string(labels)), sex, years, view, image_seed(name, seed))
+    image = Image.fromarray(phantom.pixels, mode="L")
+    if rgba:
+        image = image.convert("RGBA")  # R = G = B, alpha 255, like NIH's RGBA files
+    tmp = Path(out_dir) / f".{name}.tmp"
+    image.save(tmp, format="PNG")
+    os.replace(tmp, Path(out_dir) / name)
+    return name, phantom.boxes
+
+
+def write_demo(raw_dir: Path, params: DemoParams) -> dict:
+    """Render the demo into ``raw_dir`` (NIH layout) and return a summary dict."""
+    header, lines = select_rows(params.n_images)
+    images_dir = raw_dir / "images"
+    images_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(params.seed)
+    rgba = rng.random(len(lines)) < params.rgba_fraction
+    with_boxes = rng.random(len(lines)) < params.bbox_fraction
+    tasks = [(line, params.size, params.seed, bool(flag), str(images_dir)) for line, flag in zip(lines, rgba, strict=False)]
+    workers = params.workers or os.cpu_count() or 1
+    boxes: dict[str, dict] = {}
+    with mp.get_context("spawn").Pool(workers) as pool:
+        progress = tqdm(pool.imap(_render_one, tasks, chunksize=32), total=len(tasks), desc="render phantoms", unit="img")
+        for name, found in progress:
+            boxes[name] = found
+    (raw_dir / "Data_Entry_2017_v2020.csv").write_text(header + "\n" + "\n".join(lines) + "\n")
+    _write_bbox_list(raw_dir / BBOX_NAME, lines, with_boxes, boxes, params.size)
+    _write_official_lists(raw_dir, lines, params.seed)
+    return {"images": len(lines), "rgba": int(rgba.sum()), "size": params.size}
+
+
+def _write_bbox_list(path: Path, lines: list[str], chosen: np.ndarray, boxes: dict, size: int) -> None:
+    scale = 1024.0 / size
+    out = ["Image Index,Finding Label,Bbox [x,y,w,h],,,"]
+    for line, keep in zip(lines, chosen, strict=False):
+        name = line.split(",", 1)[0]
+        if not keep:
+            continue
+        for finding in BBOX_FINDINGS:
+            if finding in boxes[name]:
+                x, y, w, h = (v * scale for v in boxes[name][finding])
+                out.append(f"{name},{NIH_BBOX_SPELLING.get(finding, finding)},{x:.6f},{y:.6f},{w:.6f},{h:.6f},,,")
+    path.write_text("\n".join(out) + "\n")
+
+
+def _write_official_lists(raw_dir: Path, lines: list[str], seed: int) -> None:
+    """A stand-in for NIH's official lists: about 20% of patients as test, no final newline."""
+    names = [line.split(",", 1)[0] for line in lines]
+    patients = sorted({n[:8] for n in names})
+    rng = np.random.default_rng(seed + 1)
+    test_patients = set(rng.choice(patients, size=max(1, round(0.2 * len(patients))), replace=False))
+    test = [n for n in names if n[:8] in test_patients]
+    train_val = [n for n in names if n[:8] not in test_patients]
+    (raw_dir / "train_val_list.txt").write_text("\n".join(train_val))
+    (raw_dir / "test_list.txt").write_text("\n".join(test))

@@ -1,0 +1,32 @@
+"""Stage ``download``: fill data/raw in the NIH layout from the demo, NIH, or a local copy."""
+
+import argparse
+from pathlib import Path
+
+from cxrsynth.cli import stage_main
+from cxrsynth.config import load_section
+from cxrsynth.data.sources.demo import write_demo
+from cxrsynth.data.sources.local import import_local
+from cxrsynth.data.sources.nih import download_nih
+from cxrsynth.io import atomic_dir
+
+
+def run(args: argparse.Namespace) -> None:
+    params = load_section("data", args.params)
+    args.downloads.mkdir(parents=True, exist_ok=True)  # persistent: survives reruns for resume
+    with atomic_dir(args.out) as raw:
+        if params.source == "demo":
+            summary = write_demo(raw, params.demo)
+        elif params.source == "nih":
+            summary = download_nih(params.nih, raw, args.downloads)
+        else:
+            summary = import_local(params.local, raw)
+    print(f"download ({params.source}): {summary}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--out", type=Path, required=True, help="raw folder (NIH layout)")
+    parser.add_argument("--downloads", type=Path, required=True, help="persistent archive cache")
+    stage_main(run, parser)

@@ -1,0 +1,31 @@
+"""Stage ``prepare``: repair the metadata, convert every image to grey, store an area pyramid."""
+
+import argparse
+from pathlib import Path
+
+from cxrsynth.cli import stage_main
+from cxrsynth.config import load_section
+from cxrsynth.data.prepare import label_examples, prepare_dataset
+from cxrsynth.data.store import ImageStore
+from cxrsynth.plots import contact_sheet
+from cxrsynth.io import atomic_dir, write_json
+
+
+def run(args: argparse.Namespace) -> None:
+    params = load_section("prepare", args.params)
+    with atomic_dir(args.out) as store:
+        metrics = prepare_dataset(args.raw, store, params)
+    write_json(args.metrics, metrics)
+    store = ImageStore(args.out)
+    contact_sheet(label_examples(args.out, store.table, min(64, max(store.sizes))), args.samples)
+    print(f"prepare: {metrics['images']} images, {metrics['patients']} patients, {metrics['rejected']} rejected")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--raw", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="image store folder")
+    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--samples", type=Path, required=True, help="PNG contact sheet, a row per label")
+    stage_main(run, parser)

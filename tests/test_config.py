@@ -1,0 +1,48 @@
+"""Params: YAML 1.2 floats survive `dvc exp run -S`, and bad keys are named in one line."""
+
+from __future__ import annotations
+
+import pytest
+
+from cxrsynth.config import ParamsError, load_section, parse_section, read_params
+
+
+def test_exponent_float_stays_float(tmp_path):
+    (tmp_path / "params.yaml").write_text("data:\n  nih:\n    backoff_s: 1e-05\n")
+    params = read_params(tmp_path / "params.yaml")
+    assert isinstance(params["data"]["nih"]["backoff_s"], float)
+    assert load_section("data", tmp_path / "params.yaml").nih.backoff_s == 1e-05
+
+
+def test_repo_params_are_valid():
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    for path in (root / "params.yaml", root / "params" / "nih.yaml"):
+        for section in ("data", "prepare", "split"):
+            load_section(section, path)
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("prepare:\n  size: 48\n", "prepare.size"),
+        ("prepare:\n  sise: 64\n", "prepare.sise"),
+        ("split:\n  fractions: [0.7, 0.2, 0.2]\n", "split.fractions"),
+        ("data:\n  demo:\n    n_images: many\n", "data.demo.n_images"),
+        ("data:\n  nih:\n    archives: [13]\n", "data.nih.archives"),
+        ("data:\n  source: local\n", "data"),
+    ],
+)
+def test_bad_param_names_key(tmp_path, text, key):
+    (tmp_path / "p.yaml").write_text(text)
+    section = key.split(".")[0]
+    with pytest.raises(ParamsError) as err:
+        load_section(section, tmp_path / "p.yaml")
+    message = str(err.value)
+    assert key in message and "\n" not in message
+
+
+def test_missing_section():
+    with pytest.raises(ParamsError, match="missing section 'split'"):
+        parse_section({"data": {}}, "split")

@@ -1,0 +1,38 @@
+"""Stage scripts: bad params fail in one line naming the key, and leave nothing behind."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+
+
+def run_stage(tmp_path: Path, name: str, params: str, *args: str) -> subprocess.CompletedProcess:
+    (tmp_path / "params.yaml").write_text(params)
+    cmd = [sys.executable, str(ROOT / "stages" / f"{name}.py"), *args]
+    return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+
+
+def test_bad_param_one_line_nonzero(tmp_path):
+    params = "prepare:\n  size: 60\n"
+    result = run_stage(tmp_path, "prepare", params, "--raw", "raw", "--out", "store", "--metrics", "m.json",
+                       "--samples", "s.png")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: params.yaml: prepare.size: must be a power of two >= 4 (got 60)"
+    assert not (tmp_path / "store").exists()
+
+
+def test_unknown_source_names_key(tmp_path):
+    params = (ROOT / "params.yaml").read_text().replace("source: demo ", "source: kaggle ")
+    result = run_stage(tmp_path, "download", params, "--out", "raw", "--downloads", "dl")
+    assert result.returncode == 1 and "data.source" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "raw").exists()
+
+
+def test_missing_input_is_one_line(tmp_path):
+    result = run_stage(tmp_path, "split", (ROOT / "params.yaml").read_text(), "--store", "nowhere", "--out", "s.csv",
+                       "--metrics", "m.json", "--plot", "p.csv", "--figure", "f.png")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: nowhere/store.json: not a prepared image store (run the prepare stage)"
