@@ -53,3 +53,19 @@ def contact_sheet(rows: list[tuple[str, np.ndarray]], path: str | os.PathLike, l
             sheet.paste(Image.fromarray(np.ascontiguousarray(image)), (label_width + i * (w + 2), top))
     with atomic_path(path) as tmp:
         sheet.save(tmp, format="PNG", optimize=True)
+
+
+def roc_curves(roc: pd.DataFrame, auroc: dict[str, float], path: str | os.PathLike, title: str = "Test ROC") -> None:
+    """One ROC curve per class (long table class, fpr, tpr), AUROC in the legend."""
+    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    cmap = plt.get_cmap("tab20")
+    for i, (name, curve) in enumerate(roc.groupby("class", sort=False)):
+        ax.plot(curve["fpr"], curve["tpr"], color=cmap(i % 20), lw=1.3, label=f"{name} ({auroc[name]:.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    _save(fig, path)

@@ -36,7 +36,7 @@ FINDING_SIGNATURES: dict[str, tuple[str, str]] = {
     "Infiltration": ("mid zone of one or both lungs", "several small ill-defined patchy opacities"),
     "Mass": ("lung field", "large (over 3 cm) lobulated bright opacity"),
     "Nodule": ("lung field", "small, well-defined bright disc"),
-    "Pleural_Thickening": ("lateral chest wall of one lung", "smooth bright band along the lung's lateral edge"),
+    "Pleural_Thickening": ("lateral chest wall of one lung", "smooth bright band along the lung's lateral edge, apex to mid zone"),
     "Pneumonia": ("lower-mid zone of one lung", "fuzzy rounded cloud of moderate density"),
     "Pneumothorax": ("apex and lateral edge of one lung (upper half)", "black rim without lung markings outside a thin pleural line"),
 }
@@ -234,8 +234,8 @@ def _overlay_findings(cv: _Canvas, findings: set[str], rngs, state) -> tuple[np.
         r = rngs["Nodule"]
         side = _side(r)
         cx, cy = lung_point(r, side, -0.45, 0.15)
-        rad = 0.05
-        layer += 0.30 * cv.ellipse(cx, cy, rad, rad)
+        rad = 0.055
+        layer += 0.5 * cv.ellipse(cx, cy, rad, rad)
         regions["Nodule"] = (cx - rad, cy - rad, cx + rad, cy + rad)
     if "Mass" in findings:
         r = rngs["Mass"]
@@ -281,19 +281,19 @@ def _overlay_findings(cv: _Canvas, findings: set[str], rngs, state) -> tuple[np.
     if "Pneumonia" in findings:
         r = rngs["Pneumonia"]
         side = _side(r)
-        cx, cy = lung_point(r, side, 0.05, 0.2, margin=0.5)
-        sx, sy = r.uniform(0.09, 0.11), r.uniform(0.08, 0.1)
-        layer += 0.26 * cv.blob(cx, cy, sx, sy) * cv.lung(side)
+        cx, cy = lung_point(r, side, 0.05, 0.18, margin=0.45)
+        sx, sy = r.uniform(0.11, 0.13), r.uniform(0.1, 0.12)
+        layer += 0.36 * cv.blob(cx, cy, sx, sy) * cv.lung(side)
         regions["Pneumonia"] = (cx - 2.2 * sx, cy - 2.2 * sy, cx + 2.2 * sx, cy + 2.2 * sy)
     if "Infiltration" in findings:
         r = rngs["Infiltration"]
         sides = (-1, 1) if r.random() < 0.5 else (_side(r),)
         box = [9.0, -0.42, -9.0, 0.3]
         for side in sides:
-            for _ in range(r.integers(4, 7)):
+            for _ in range(r.integers(5, 8)):
                 cx, cy = lung_point(r, side, -0.3, 0.18, margin=0.25)
                 s = r.uniform(0.035, 0.05)
-                layer += 0.16 * cv.blob(cx, cy, s, s)
+                layer += 0.22 * cv.blob(cx, cy, s, s)
             x0, _, x1, _ = a.lung_box(side)
             box[0], box[2] = min(box[0], x0), max(box[2], x1)
         regions["Infiltration"] = tuple(box)
@@ -323,12 +323,12 @@ def _overlay_findings(cv: _Canvas, findings: set[str], rngs, state) -> tuple[np.
         side = _side(r)
         xc, lw = a.lung_centre(side), a.lung_halfwidth
         inner = cv.lung(side)
-        lateral = side * (cv.x - xc) / (lw - 0.045)
-        rim = inner * cv.soft(lateral - 1.0) * cv.soft(0.1 - cv.y)
-        layer += 0.32 * rim
+        lateral = side * (cv.x - xc) / (lw - 0.075)
+        rim = inner * cv.soft(lateral - 1.0) * cv.soft(0.2 - cv.y)
+        layer += 0.42 * rim
         x0, y0, x1, _ = a.lung_box(side)
         lat = x0 if side < 0 else x1
-        regions["Pleural_Thickening"] = (min(lat, lat - side * 0.12), y0 - 0.02, max(lat, lat - side * 0.12), 0.14)
+        regions["Pleural_Thickening"] = (min(lat, lat - side * 0.15), y0 - 0.02, max(lat, lat - side * 0.15), 0.24)
     if "Pneumothorax" in findings:
         side, width = state["pneumothorax"]
         x0, y0, x1, _ = a.lung_box(side)

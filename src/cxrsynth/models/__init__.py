@@ -1,0 +1,1 @@
+"""Networks: the DenseNet-121 classifier (and, later, the generators)."""

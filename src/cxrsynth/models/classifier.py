@@ -1,0 +1,93 @@
+"""DenseNet-121 multi-label classifier for single-channel chest films (paper 001, section 3.3).
+
+Grey input is handled by adapting the first convolution to one input channel. With ImageNet
+weights the three RGB filters are summed, which gives exactly the response to a grey image
+replicated into three channels, at a third of that layer's cost. ImageNet weights are used
+when found locally (a path, or torchvision's file in the torch hub cache); nothing is
+downloaded, and without them the network starts from random initialisation with a warning.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models import densenet121
+
+#: The file torchvision's ``DenseNet121_Weights.IMAGENET1K_V1`` downloads into the hub cache.
+IMAGENET_FILE = "densenet121-a639ec97.pth"
+#: Single-channel normalisation: the mean of ImageNet's per-channel means and stds.
+GREY_MEAN, GREY_STD = 0.449, 0.226
+
+# Old DenseNet checkpoints name layers 'norm.1' where the module now says 'norm1'.
+_OLD_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$")
+
+
+def find_imagenet_weights(path: str | Path | None = None) -> Path | None:
+    """The ImageNet DenseNet-121 file: ``path`` if given, else the torch hub cache copy, else None."""
+    if path:
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"classifier.weights_path: {path} not found")
+        return path
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / IMAGENET_FILE
+    return cached if cached.exists() else None
+
+
+def load_imagenet_state(path: Path) -> dict[str, torch.Tensor]:
+    """Read an ImageNet DenseNet-121 state dict, renaming old-style keys."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    renamed = {}
+    for key, value in state.items():
+        match = _OLD_KEY.match(key)
+        renamed[match.group(1) + match.group(2) if match else key] = value
+    return renamed
+
+
+def build_classifier(num_classes: int, pretrained: str = "auto", weights_path: str | None = None) -> nn.Module:
+    """DenseNet-121 with one input channel and ``num_classes`` logits.
+
+    ``pretrained``: 'auto' (ImageNet weights if found locally, else random with a warning),
+    'imagenet' (required: error if not found), or 'none' (random initialisation).
+    """
+    model = densenet121(weights=None)
+    state = None
+    if pretrained in ("auto", "imagenet"):
+        found = find_imagenet_weights(weights_path)
+        if found is None:
+            if pretrained == "imagenet":
+                raise FileNotFoundError(f"classifier.pretrained: ImageNet weights {IMAGENET_FILE} not found locally")
+            warnings.warn(
+                f"ImageNet DenseNet-121 weights ({IMAGENET_FILE}) not found in the torch hub cache; "
+                "training from random initialisation",
+                stacklevel=2,
+            )
+        else:
+            state = load_imagenet_state(found)
+    elif pretrained != "none":
+        raise ValueError(f"classifier.pretrained: unknown value {pretrained!r} (auto | imagenet | none)")
+    if state is not None:
+        model.load_state_dict(state)
+    rgb = model.features.conv0.weight.data
+    model.features.conv0 = nn.Conv2d(1, rgb.shape[0], kernel_size=7, stride=2, padding=3, bias=False)
+    if state is not None:
+        model.features.conv0.weight.data.copy_(rgb.sum(dim=1, keepdim=True))
+    model.classifier = nn.Linear(model.classifier.in_features, num_classes)
+    nn.init.zeros_(model.classifier.bias)
+    return model
+
+
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (or [0, 1] float) grey batch → the network's input scale."""
+    if images.dtype == torch.uint8:
+        images = images.float().div_(255.0)
+    return (images - GREY_MEAN) / GREY_STD
+
+
+def penultimate_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The 1024 pooled features before the classifier layer (used by the FID stage)."""
+    features = torch.relu(model.features(x))
+    return torch.flatten(nn.functional.adaptive_avg_pool2d(features, 1), 1)

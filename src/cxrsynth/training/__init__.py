@@ -1,0 +1,1 @@
+"""Training: losses, augmentation, Lightning modules and data modules."""

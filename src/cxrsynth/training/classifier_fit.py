@@ -1,0 +1,121 @@
+"""Train, select and evaluate the classifier; save and load it for later stages."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+from cxrsynth.config import ClassifierParams
+from cxrsynth.labels import LABELS
+from cxrsynth.metrics.auroc import evaluate, roc_table, youden_thresholds
+from cxrsynth.models.classifier import GREY_MEAN, GREY_STD, build_classifier
+from cxrsynth.training.classifier_module import ChestClassifier
+from cxrsynth.training.datamodule import StoreDataModule
+from cxrsynth.training.losses import class_weights
+
+MONITOR = "val/auroc_macro"
+
+
+@dataclass
+class ClassifierResult:
+    """A trained classifier with its thresholds and evaluation."""
+
+    module: ChestClassifier
+    thresholds: dict[str, float]
+    val: dict
+    test: dict
+    roc: object  # pandas DataFrame of the test ROC curves
+    epochs: int
+    best_epoch: int
+
+
+def fit_classifier(store_dir: Path, split_csv: Path, params: ClassifierParams, work_dir: Path,
+                   live_dir: Path | None = None) -> ClassifierResult:
+    """Train on the train split, keep the best val macro AUROC, set Youden thresholds on val, test on test."""
+    L.seed_everything(params.seed, workers=True, verbose=False)
+    torch.set_num_threads(params.threads or os.cpu_count() or 1)
+    data = StoreDataModule(store_dir, split_csv, params.input_size, params.batch_size, params.num_workers)
+    data.setup()
+    w_pos, w_neg = class_weights(data.train_labels())
+    augment = dict(max_rotation_deg=params.max_rotation_deg, flip_p=params.flip_p,
+                   brightness=params.brightness, contrast=params.contrast)
+    module = ChestClassifier(w_pos.tolist(), w_neg.tolist(), params.lr, params.plateau_patience,
+                             params.pretrained, params.weights_path, augment)
+    checkpoint = ModelCheckpoint(dirpath=work_dir, filename="best", monitor=MONITOR, mode="max", save_top_k=1)
+    stopping = EarlyStopping(monitor=MONITOR, mode="max", patience=params.early_stopping_patience)
+    logger = False
+    if live_dir is not None:
+        from dvclive.lightning import DVCLiveLogger
+
+        logger = DVCLiveLogger(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None)
+    trainer = L.Trainer(
+        max_epochs=params.max_epochs,
+        accelerator=params.accelerator,
+        devices=params.devices,
+        precision=params.precision,
+        deterministic=True,
+        callbacks=[checkpoint, stopping],
+        logger=logger,
+        default_root_dir=work_dir,
+        enable_model_summary=False,
+        log_every_n_steps=10,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(module, datamodule=data)
+    saved = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
+    module.load_state_dict(saved["state_dict"])
+    best, best_epoch = module, int(saved["epoch"])
+
+    val_images, val_targets = data.datasets["val"].all_images(), data.datasets["val"].labels.numpy()
+    test_images, test_targets = data.datasets["test"].all_images(), data.datasets["test"].labels.numpy()
+    val_probs = best.predict_probs(val_images).numpy()
+    test_probs = best.predict_probs(test_images).numpy()
+    return ClassifierResult(
+        module=best,
+        thresholds=youden_thresholds(val_probs, val_targets, LABELS),
+        val=evaluate(val_probs, val_targets, LABELS),
+        test=evaluate(test_probs, test_targets, LABELS),
+        roc=roc_table(test_probs, test_targets, LABELS),
+        epochs=trainer.current_epoch,
+        best_epoch=best_epoch,
+    )
+
+
+def save_classifier(out_dir: Path, result: ClassifierResult, params: ClassifierParams) -> None:
+    """Write ``model.pt`` (a plain state dict, loadable with weights_only=True), thresholds and config."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in result.module.model.state_dict().items()}
+    torch.save(state, out_dir / "model.pt")
+    (out_dir / "thresholds.json").write_text(json.dumps(result.thresholds, indent=2) + "\n")
+    config = {
+        "architecture": "densenet121",
+        "in_channels": 1,
+        "labels": list(LABELS),
+        "input_size": params.input_size,
+        "normalisation": {"mean": GREY_MEAN, "std": GREY_STD, "input": "uint8 / 255"},
+        "best_epoch": result.best_epoch,
+        "params": params.model_dump(),
+    }
+    (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+
+
+def load_classifier(folder: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, float], dict]:
+    """Load a saved classifier: (DenseNet in eval mode taking normalised input, thresholds, config)."""
+    folder = Path(folder)
+    config = json.loads((folder / "config.json").read_text())
+    model = build_classifier(len(config["labels"]), pretrained="none")
+    model.load_state_dict(torch.load(folder / "model.pt", map_location=device, weights_only=True))
+    thresholds = json.loads((folder / "thresholds.json").read_text())
+    return model.to(device).eval(), thresholds, config
+
+
+def threshold_vector(thresholds: dict[str, float], labels=LABELS) -> np.ndarray:
+    """Thresholds as an array in label order."""
+    return np.array([thresholds[name] for name in labels], dtype=np.float32)

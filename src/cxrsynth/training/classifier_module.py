@@ -1,0 +1,74 @@
+"""Lightning module for the DenseNet-121 multi-label classifier."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torchmetrics.classification import MultilabelAUROC
+
+from cxrsynth.labels import LABELS
+from cxrsynth.models.classifier import build_classifier, normalise
+from cxrsynth.training.augment import augment_batch
+from cxrsynth.training.losses import weighted_bce
+
+
+class ChestClassifier(L.LightningModule):
+    """Weighted-BCE DenseNet-121; logs ``val/auroc_macro`` for LR plateau, early stopping and checkpoints."""
+
+    def __init__(
+        self,
+        w_pos: list[float],
+        w_neg: list[float],
+        lr: float = 1e-3,
+        plateau_patience: int = 2,
+        pretrained: str = "auto",
+        weights_path: str | None = None,
+        augment: dict | None = None,
+        labels: tuple[str, ...] = LABELS,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = build_classifier(len(labels), pretrained, weights_path).to(memory_format=torch.channels_last)
+        self.register_buffer("w_pos", torch.tensor(w_pos, dtype=torch.float32))
+        self.register_buffer("w_neg", torch.tensor(w_neg, dtype=torch.float32))
+        self.val_auroc = MultilabelAUROC(num_labels=len(labels), average=None)
+        self.augment = augment or {}
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits (N, 15) for a uint8 or [0, 1] float (N, 1, H, W) batch."""
+        return self.model(normalise(images).contiguous(memory_format=torch.channels_last))
+
+    def training_step(self, batch, batch_idx):
+        images, targets = batch
+        x = augment_batch(images.float().div_(255.0), **self.augment)
+        loss = weighted_bce(self(x), targets, self.w_pos, self.w_neg)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        images, targets = batch
+        logits = self(images)
+        self.log("val/loss", weighted_bce(logits, targets, self.w_pos, self.w_neg), on_epoch=True)
+        self.val_auroc.update(torch.sigmoid(logits), targets.int())
+
+    def on_validation_epoch_end(self):
+        per_class = self.val_auroc.compute()
+        self.val_auroc.reset()
+        self.log("val/auroc_macro", per_class.nanmean(), prog_bar=True)
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=0.1, patience=self.hparams.plateau_patience
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/auroc_macro"}}
+
+    @torch.no_grad()
+    def predict_probs(self, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """Sigmoid scores for a (N, 1, H, W) batch, in chunks, in eval mode."""
+        was_training = self.training
+        self.eval()
+        out = torch.cat([torch.sigmoid(self(images[i : i + batch_size].to(self.device))).cpu()
+                         for i in range(0, len(images), batch_size)])
+        self.train(was_training)
+        return out
