@@ -19,7 +19,7 @@ def test_repo_params_are_valid():
 
     root = Path(__file__).parents[1]
     for path in (root / "params.yaml", root / "params" / "nih.yaml"):
-        for section in ("data", "prepare", "split", "classifier"):
+        for section in ("data", "prepare", "split", "classifier", "gan"):
             load_section(section, path)
 
 

@@ -70,6 +70,18 @@ def test_classifier_meets_the_demo_targets(repo):
     assert (repo / "metrics" / "classifier_train" / "plots" / "metrics" / "val" / "auroc_macro.tsv").exists()
 
 
+def test_gan_trained_and_exported(repo):
+    gan = json.loads((repo / "metrics" / "gan.json").read_text())
+    assert gan["arch"] == "pggan" and gan["resolution"] == 32 and gan["images_shown"] == 54_000
+    assert set(gan["img_per_s"]) == {"4-stable", "8-fade", "8-stable", "16-fade", "16-stable", "32-fade", "32-stable"}
+    from cxrsynth.sampling import latents, load_generator, sample_images
+
+    generator, config = load_generator(repo / "data" / "gan" / "model")
+    images = sample_images(generator, latents(16, config.z_dim, 0), 32).float()
+    assert images.std() > 20  # not a constant image
+    assert (repo / "data" / "gan" / "checkpoints" / "last.ckpt").exists()
+
+
 def test_committed_metrics_come_from_this_pipeline(repo):
     """The metrics committed in the repo are what a fresh run of the demo produces."""
     for name in ("prepare.json", "split.json", "split_prevalence.csv"):
@@ -88,7 +100,7 @@ def test_second_repro_does_nothing_and_status_is_clean(repo):
     assert "didn't change, skipping" in out and "Running stage" not in out
     assert "up to date" in sh(["dvc", "status"], repo)
     dag = sh(["dvc", "dag"], repo)
-    assert all(stage in dag for stage in ("download", "prepare", "split", "train_classifier"))
+    assert all(stage in dag for stage in ("download", "prepare", "split", "train_classifier", "train_gan"))
 
 
 def test_experiment_reruns_only_what_the_param_touches(repo):

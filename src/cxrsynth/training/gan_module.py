@@ -1,0 +1,234 @@
+"""Lightning module for GAN training with manual optimisation (one D step, one G step).
+
+The module owns everything a resume needs, all saved in the Lightning checkpoint: G, D, the
+EMA of G, both optimisers (Lightning), the images shown (from which the schedule gives the
+phase and alpha), the fixed sample latents (a buffer) and the random generators that draw
+batches, latents and the penalty's mixing weights. No per-step host syncs: losses are
+accumulated on the device and read every ``log_every`` steps, alpha is a Python float, noise
+is drawn on the device.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass, field
+
+import lightning as L
+import torch
+
+from cxrsynth.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from cxrsynth.models.layers import fade_real
+from cxrsynth.models.pggan import PGGANDiscriminator, PGGANGenerator
+from cxrsynth.training.ema import update_ema, warmup_decay
+from cxrsynth.training.gan_losses import bce_d_loss, bce_g_loss, wgan_g_loss, wgan_gp_d_loss
+from cxrsynth.training.gan_schedule import ProgressiveSchedule
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class GANConfig:
+    """Everything that defines a GAN run (saved with every checkpoint)."""
+
+    arch: str = "pggan"  # pggan | dcgan
+    z_dim: int = 512
+    channels: list[int] = field(default_factory=lambda: [512, 512, 512, 512, 256, 128, 64, 32, 16])
+    fade_images: list[int] = field(default_factory=lambda: [0] + [800_000] * 8)
+    stable_images: list[int] = field(default_factory=lambda: [800_000] * 9)
+    batch_sizes: list[int] = field(default_factory=lambda: [16] * 9)
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.0, 0.99)
+    gp_lambda: float = 10.0
+    drift: float = 0.001
+    ema_decay: float = 0.999
+    group_size: int = 4
+    seed: int = 0
+    log_every: int = 50
+    n_samples: int = 64  # fixed latents for the sample grids
+    dcgan_images: int = 6000
+
+    def schedule(self) -> ProgressiveSchedule:
+        if self.arch == "dcgan":  # one resolution, no fade-in, paper 003's batch of 32
+            return ProgressiveSchedule([64], [0], [self.dcgan_images], [32])
+        return ProgressiveSchedule(self.resolutions, self.fade_images, self.stable_images, self.batch_sizes)
+
+    @property
+    def resolutions(self) -> list[int]:
+        return [64] if self.arch == "dcgan" else [4 * 2**i for i in range(len(self.channels))]
+
+
+def build_networks(config: GANConfig) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(generator, discriminator) for ``config.arch``."""
+    if config.arch == "pggan":
+        return (PGGANGenerator(config.z_dim, config.channels),
+                PGGANDiscriminator(config.channels, group_size=config.group_size))
+    if config.arch == "dcgan":
+        return DCGANGenerator(config.z_dim), DCGANDiscriminator()
+    raise ValueError(f"gan.arch: unknown architecture {config.arch!r} (pggan | dcgan)")
+
+
+class GANModule(L.LightningModule):
+    """PGGAN (WGAN-GP, drift, EMA, fade-ins) or DCGAN (BCE) trained on a uint8 image pyramid."""
+
+    def __init__(self, config: dict):
+        super().__init__()
+        self.save_hyperparameters()
+        self.config = GANConfig(**config)
+        self.automatic_optimization = False
+        self.generator, self.discriminator = build_networks(self.config)
+        self.ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
+        self.schedule = self.config.schedule()
+        seeds = torch.Generator().manual_seed(self.config.seed)
+        self.register_buffer("fixed_z", torch.randn(self.config.n_samples, self.config.z_dim, generator=seeds))
+        self.images_seen = 0
+        self.ema_updates = 0
+        self.images: dict[int, torch.Tensor] = {}  # resolution → (N, 1, r, r) uint8, set by attach_images
+        self._batch_rng = torch.Generator().manual_seed(self.config.seed + 1)  # which real images (host)
+        self._noise_rng: torch.Generator | None = None  # latents and penalty weights (device)
+        self._noise_state: torch.Tensor | None = None
+        self._sums: torch.Tensor | None = None
+        self._steps_since_log = 0
+        self.last_losses: dict[str, float] = {}
+        self.phase_rates: dict[str, float] = {}
+        self.finished_phases: list[str] = []
+
+    # ------------------------------------------------------------------ data
+    def attach_images(self, images: dict[int, torch.Tensor]) -> None:
+        """Give the module the real images, one uint8 (N, 1, r, r) tensor per resolution it trains at."""
+        missing = [r for r in self.config.resolutions if r not in images]
+        if missing:
+            raise ValueError(f"gan: the image store lacks resolutions {missing}")
+        self.images = images
+
+    def _real_batch(self, resolution: int, size: int) -> torch.Tensor:
+        pool = self.images[resolution]
+        index = torch.randint(len(pool), (size,), generator=self._batch_rng)
+        batch = pool[index].to(self.device, non_blocking=True)
+        return batch.float().div_(127.5).sub_(1.0)
+
+    def _noise(self) -> torch.Generator:
+        if self._noise_rng is None or self._noise_rng.device != self.device:
+            self._noise_rng = torch.Generator(device=self.device).manual_seed(self.config.seed + 2)
+            if self._noise_state is not None:
+                self._noise_rng.set_state(self._noise_state)
+        return self._noise_rng
+
+    # ------------------------------------------------------------------ training
+    def on_fit_start(self) -> None:
+        """Under DDP, give every other process its own batches and noise (rank 0 keeps the
+        restored streams, so a single-device resume stays exact)."""
+        if self.global_rank > 0:
+            offset = self.config.seed + 1000 * self.global_rank + self.images_seen
+            self._batch_rng.manual_seed(offset + 1)
+            self._noise_rng = torch.Generator(device=self.device).manual_seed(offset + 2)
+        if self.device.type == "cuda":
+            self.generator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
+
+    def configure_optimizers(self):
+        c = self.config
+        if c.arch == "dcgan":
+            return [torch.optim.Adam(self.generator.parameters(), lr=2e-4, betas=(0.5, 0.999)),
+                    torch.optim.Adam(self.discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))]
+        return [torch.optim.Adam(self.generator.parameters(), lr=c.lr, betas=tuple(float(b) for b in c.betas), eps=1e-8),
+                torch.optim.Adam(self.discriminator.parameters(), lr=c.lr, betas=tuple(float(b) for b in c.betas), eps=1e-8)]
+
+    def training_step(self, batch, batch_idx):
+        c = self.config
+        opt_g, opt_d = self.optimizers()
+        phase, alpha = self.schedule.at(self.images_seen)
+        res, size = phase.resolution, phase.batch_size
+        noise = self._noise()
+        real = fade_real(self._real_batch(res, size), alpha)
+        critic = lambda x: self.discriminator(x, res, alpha)  # noqa: E731
+
+        self.toggle_optimizer(opt_d)
+        z = torch.randn(size, c.z_dim, device=self.device, generator=noise)
+        with torch.no_grad():
+            fake = self.generator(z, res, alpha)
+        if c.arch == "pggan":
+            eps = torch.rand(size, 1, 1, 1, device=self.device, generator=noise)
+            parts = wgan_gp_d_loss(critic, real, fake, eps, c.gp_lambda, c.drift)
+            d_loss = parts["loss"]
+        else:
+            d_loss = bce_d_loss(critic(real), critic(fake))
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(d_loss)
+        opt_d.step()
+        self.untoggle_optimizer(opt_d)
+
+        self.toggle_optimizer(opt_g)
+        z = torch.randn(size, c.z_dim, device=self.device, generator=noise)
+        scores = critic(self.generator(z, res, alpha))
+        g_loss = wgan_g_loss(scores) if c.arch == "pggan" else bce_g_loss(scores)
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss)
+        opt_g.step()
+        self.untoggle_optimizer(opt_g)
+        update_ema(self.ema, self.generator, warmup_decay(c.ema_decay, self.ema_updates))
+        self.ema_updates += 1
+
+        self.images_seen += size
+        losses = torch.stack([d_loss.detach().float(), g_loss.detach().float()])
+        self._sums = losses if self._sums is None else self._sums + losses
+        self._steps_since_log += 1
+        if self._steps_since_log >= c.log_every:
+            self._flush_logs(phase.resolution, alpha)
+
+    def _flush_logs(self, resolution: int, alpha: float) -> None:
+        """Read the accumulated losses (the only host sync), check them, log means."""
+        if self._sums is None:
+            return
+        means = (self._sums / self._steps_since_log).tolist()
+        self._sums, self._steps_since_log = None, 0
+        if not all(math.isfinite(v) for v in means):
+            raise NonFiniteLossError(
+                f"gan: non-finite loss (D {means[0]}, G {means[1]}) at {self.images_seen} images; "
+                "the last good checkpoint is kept"
+            )
+        self.last_losses = {"d": means[0], "g": means[1]}
+        if self.logger:  # x-axis: images shown
+            self.logger.log_metrics({"loss/d": means[0], "loss/g": means[1], "schedule/resolution": float(resolution),
+                                     "schedule/alpha": alpha}, step=self.images_seen)
+
+    def on_train_epoch_end(self) -> None:
+        phase, alpha = self.schedule.at(self.images_seen)
+        self._flush_logs(phase.resolution, alpha)
+        if self.images_seen >= self.schedule.total_images:
+            self.trainer.should_stop = True
+
+    # ------------------------------------------------------------------ checkpoints
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["gan_state"] = {
+            "images_seen": self.images_seen,
+            "ema_updates": self.ema_updates,
+            "batch_rng": self._batch_rng.get_state(),
+            "noise_rng": self._noise().get_state().cpu(),
+            "torch_rng": torch.get_rng_state(),  # dropout in the DCGAN's D
+            "phase": self.schedule.at(self.images_seen)[0].name,
+            "alpha": self.schedule.at(self.images_seen)[1],
+            "phase_rates": dict(self.phase_rates),
+            "finished_phases": list(self.finished_phases),
+            "config": asdict(self.config),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint["gan_state"]
+        self.images_seen = int(state["images_seen"])
+        self.ema_updates = int(state["ema_updates"])
+        self._batch_rng.set_state(state["batch_rng"])
+        self._noise_state = state["noise_rng"]
+        self._noise_rng = None
+        torch.set_rng_state(state["torch_rng"])
+        self.phase_rates = dict(state["phase_rates"])
+        self.finished_phases = list(state["finished_phases"])
+
+    # ------------------------------------------------------------------ sampling
+    @torch.no_grad()
+    def sample_fixed(self) -> torch.Tensor:
+        """The EMA generator's images for the fixed latents at the current phase, in [-1, 1]."""
+        phase, alpha = self.schedule.at(self.images_seen)
+        return self.ema(self.fixed_z, phase.resolution, alpha).float()

@@ -1,0 +1,56 @@
+"""Stage ``train_gan``: progressive growing GAN (or the DCGAN baseline), resumable from checkpoints."""
+
+import argparse
+import os
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+from cxrsynth.cli import stage_main
+from cxrsynth.config import load_section
+from cxrsynth.io import atomic_dir, write_json
+from cxrsynth.training.gan_fit import export_generator, fit_gan, gan_config
+from cxrsynth.training.gan_module import NonFiniteLossError
+
+
+def run(args: argparse.Namespace) -> None:
+    params = load_section("gan", args.params)
+    torch.set_num_threads(params.threads or os.cpu_count() or 1)
+    config = gan_config(params)
+    trainer_kwargs = dict(accelerator=params.accelerator, devices=params.devices, num_nodes=params.num_nodes,
+                          strategy=params.strategy, precision=params.precision, deterministic=params.deterministic)
+    start = time.perf_counter()
+    with atomic_dir(args.out) as out:
+        try:
+            module = fit_gan(args.store, config, out, args.checkpoints, params.checkpoint_every, trainer_kwargs, args.live)
+        except NonFiniteLossError as err:
+            raise RuntimeError(str(err)) from None
+        export_generator(module, out)
+        final = sorted((out / "samples").glob("*.png"))[-1]
+        shutil.copyfile(final, args.samples)
+    metrics = {
+        "arch": params.arch,
+        "resolution": config.resolutions[-1],
+        "images_shown": module.images_seen,
+        "img_per_s": module.phase_rates,
+        "final_loss_d": round(module.last_losses.get("d", float("nan")), 4),
+        "final_loss_g": round(module.last_losses.get("g", float("nan")), 4),
+        "phases": module.finished_phases,
+    }
+    write_json(args.metrics, metrics)
+    print(f"train_gan: {params.arch} to {metrics['resolution']}px, {module.images_seen} images, "
+          f"{time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--store", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="exported generator and sample grids")
+    parser.add_argument("--checkpoints", type=Path, required=True, help="persistent checkpoint folder")
+    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--samples", type=Path, required=True, help="final sample grid PNG")
+    parser.add_argument("--live", type=Path, default=None, help="DVCLive folder")
+    stage_main(run, parser)
