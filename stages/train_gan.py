@@ -22,14 +22,16 @@ def run(args: argparse.Namespace) -> None:
     trainer_kwargs = dict(accelerator=params.accelerator, devices=params.devices, num_nodes=params.num_nodes,
                           strategy=params.strategy, precision=params.precision, deterministic=params.deterministic)
     start = time.perf_counter()
+    try:
+        module = fit_gan(args.store, config, args.checkpoints, params.checkpoint_every, trainer_kwargs, args.live)
+    except NonFiniteLossError as err:
+        raise RuntimeError(str(err)) from None
+    if not module.trainer.is_global_zero:  # under DDP, process 0 writes the outputs
+        return
     with atomic_dir(args.out) as out:
-        try:
-            module = fit_gan(args.store, config, out, args.checkpoints, params.checkpoint_every, trainer_kwargs, args.live)
-        except NonFiniteLossError as err:
-            raise RuntimeError(str(err)) from None
-        export_generator(module, out)
-        final = sorted((out / "samples").glob("*.png"))[-1]
-        shutil.copyfile(final, args.samples)
+        export_generator(module, out, args.checkpoints / "samples")
+    final = sorted((args.out / "samples").glob("*.png"))[-1]
+    shutil.copyfile(final, args.samples)
     metrics = {
         "arch": params.arch,
         "resolution": config.resolutions[-1],

@@ -103,6 +103,11 @@ def test_outputs_and_sampling_api(tmp_path, store):
     images = sample_images(generator, z, 16, batch_size=4)
     assert images.shape == (10, 1, 16, 16) and images.dtype == torch.uint8
     assert torch.equal(images, sample_images(generator, z, 16, batch_size=10))  # batching does not change results
+    again = stage(tmp_path, store, **PG)  # a finished checkpoint is not resumed: the run starts over
+    assert again.wait(timeout=600) == 0
+    assert json.loads((tmp_path / "gan.json").read_text())["images_shown"] == 784
+    assert torch.equal(torch.load(tmp_path / "model" / "generator.pt", weights_only=True)["to_image.b16.weight"],
+                       generator.state_dict()["to_image.b16.weight"])  # same seed, same result
     out = subprocess.run([sys.executable, "-m", "cxrsynth.sampling", "--gan", str(tmp_path / "model"), "--n", "5",
                           "--out", str(tmp_path / "pngs"), "--device", "cpu"], capture_output=True, text=True)
     assert out.returncode == 0 and len(list((tmp_path / "pngs").glob("*.png"))) == 5
@@ -128,3 +133,21 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, store):
     if (tmp_path / "ckpt" / "last.ckpt").exists():  # any checkpoint kept holds finite weights
         state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)["state_dict"]
         assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+def test_ddp_two_cpu_processes_share_the_schedule(tmp_path, store):
+    """DDP (gloo, two CPU processes): the gradient penalty runs under DDP, images shown count
+    over both processes, and only process 0 writes the outputs."""
+    text = TINY.format(**PG).replace("deterministic: true", "deterministic: false\n  devices: 2\n"
+                                     "  strategy: ddp_find_unused_parameters_true")
+    (tmp_path / "params.yaml").write_text(text)
+    cmd = [sys.executable, str(ROOT / "stages" / "train_gan.py"), "--store", str(store), "--out", "model",
+           "--checkpoints", "ckpt", "--metrics", "gan.json", "--samples", "grid.png"]
+    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    import json
+
+    assert json.loads((tmp_path / "gan.json").read_text())["images_shown"] == 784
+    assert (result.stdout + result.stderr).count("train_gan: pggan") == 1
+    state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
+    assert state["gan_state"]["images_seen"] == 784 and state["global_step"] > 0

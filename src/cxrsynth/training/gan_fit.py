@@ -59,7 +59,7 @@ def steps_to_next_checkpoint(module: GANModule, every: int) -> int:
     target = min(schedule.total_images, (seen // every + 1) * every)
     steps = 0
     while seen < target:
-        seen += schedule.at(seen)[0].batch_size
+        seen += schedule.at(seen)[0].batch_size * module.world_size
         steps += 1
     return steps
 
@@ -98,6 +98,8 @@ class PhaseMonitor(Callback):
             self.started = (phase.name, module.images_seen, time.perf_counter())
 
     def on_train_batch_end(self, trainer, module: GANModule, outputs, batch, batch_idx):
+        if not trainer.is_global_zero:
+            return
         name, first, t0 = self.started
         now = module.schedule.phase_at(module.images_seen)
         if now.name != name or module.images_seen >= module.schedule.total_images:
@@ -129,15 +131,18 @@ class IntervalCheckpoint(Checkpoint):
         self.path = path
 
     def on_train_epoch_end(self, trainer, module):
-        trainer.save_checkpoint(self.path)
+        trainer.save_checkpoint(self.path, weights_only=False)  # Lightning writes on global rank 0 only
 
 
-def _compatible(checkpoint: Path, config: GANConfig) -> bool:
+def _resumable(checkpoint: Path, config: GANConfig) -> bool:
+    """True for an unfinished checkpoint of the same configuration. A finished one means the
+    stage was asked to run again (its code, data or params changed), so training starts over."""
     try:
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)["gan_state"]["config"]
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)["gan_state"]
     except Exception:  # unreadable or foreign: start over
         return False
-    return json.loads(json.dumps(saved)) == json.loads(json.dumps(asdict(config)))
+    same = json.loads(json.dumps(state["config"])) == json.loads(json.dumps(asdict(config)))
+    return same and state["images_seen"] < config.schedule().total_images
 
 
 def load_pyramid(store_dir: Path, resolutions: list[int], limit_gib: float = 4.0) -> dict[int, torch.Tensor]:
@@ -152,21 +157,29 @@ def load_pyramid(store_dir: Path, resolutions: list[int], limit_gib: float = 4.0
     return out
 
 
-def fit_gan(store_dir: Path, config: GANConfig, out_dir: Path, checkpoint_dir: Path, checkpoint_every: int,
+def fit_gan(store_dir: Path, config: GANConfig, checkpoint_dir: Path, checkpoint_every: int,
             trainer_kwargs: dict | None = None, live_dir: Path | None = None) -> GANModule:
-    """Train (or resume) a GAN on the store; returns the module at the end of the schedule."""
+    """Train (or resume) a GAN on the store; returns the module at the end of the schedule.
+
+    Sample grids of finished phases are written beside the checkpoints (``samples/``)."""
     L.seed_everything(config.seed, workers=True, verbose=False)
     warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")  # the EMA copy, on purpose
     module = GANModule(asdict(config))
-    if last_is_stale := (checkpoint_dir / LAST).exists() and not _compatible(checkpoint_dir / LAST, config):
+    if last_is_stale := (checkpoint_dir / LAST).exists() and not _resumable(checkpoint_dir / LAST, config):
         shutil.rmtree(checkpoint_dir / "samples", ignore_errors=True)
     module.attach_images(load_pyramid(store_dir, config.resolutions))
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     last = checkpoint_dir / LAST
     resume = last if last.exists() and not last_is_stale else None
     if last_is_stale:
-        print(f"gan: {last} is from another configuration; starting over")
+        print(f"gan: {last} is finished or from another configuration; starting over")
         last.unlink()
+    if resume is None:
+        shutil.rmtree(checkpoint_dir / "samples", ignore_errors=True)
+        if live_dir is not None:  # a fresh run starts fresh curves; a resumed one appends
+            shutil.rmtree(live_dir, ignore_errors=True)
+    else:
+        print(f"gan: resuming from {last}")
     logger = False
     if live_dir is not None:
         from dvclive.lightning import DVCLiveLogger
@@ -178,6 +191,7 @@ def fit_gan(store_dir: Path, config: GANConfig, out_dir: Path, checkpoint_dir: P
         plugins=[AtomicCheckpointIO()],
         logger=logger,
         reload_dataloaders_every_n_epochs=1,
+        use_distributed_sampler=False,  # step tokens, not data: every process runs every step
         enable_model_summary=False,
         num_sanity_val_steps=0,
         limit_val_batches=0,
@@ -185,14 +199,15 @@ def fit_gan(store_dir: Path, config: GANConfig, out_dir: Path, checkpoint_dir: P
         **(trainer_kwargs or {}),
     )
     trainer.fit(module, datamodule=_Intervals(module, checkpoint_every), ckpt_path=resume)
-    if (checkpoint_dir / "samples").exists():  # grids live beside the checkpoints so a resume keeps them
-        shutil.copytree(checkpoint_dir / "samples", out_dir / "samples", dirs_exist_ok=True)
     return module
 
 
-def export_generator(module: GANModule, out_dir: Path) -> None:
-    """Write the EMA generator (``generator.pt``, weights_only-loadable) and its ``config.json``."""
+def export_generator(module: GANModule, out_dir: Path, samples_dir: Path | None = None) -> None:
+    """Write the EMA generator (``generator.pt``, weights_only-loadable), its ``config.json``, and
+    a copy of the phase sample grids."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    if samples_dir is not None and samples_dir.exists():  # grids live beside the checkpoints so a resume keeps them
+        shutil.copytree(samples_dir, out_dir / "samples", dirs_exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in module.ema.state_dict().items()}
     torch.save(state, out_dir / "generator.pt")
     config = asdict(module.config) | {"resolution": module.config.resolutions[-1]}

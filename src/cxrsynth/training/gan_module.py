@@ -117,6 +117,11 @@ class GANModule(L.LightningModule):
         return self._noise_rng
 
     # ------------------------------------------------------------------ training
+    @property
+    def world_size(self) -> int:
+        """Number of training processes (batch sizes are per process, as in the authors' configuration)."""
+        return self._trainer.world_size if self._trainer is not None else 1
+
     def on_fit_start(self) -> None:
         """Under DDP, give every other process its own batches and noise (rank 0 keeps the
         restored streams, so a single-device resume stays exact)."""
@@ -171,7 +176,7 @@ class GANModule(L.LightningModule):
         update_ema(self.ema, self.generator, warmup_decay(c.ema_decay, self.ema_updates))
         self.ema_updates += 1
 
-        self.images_seen += size
+        self.images_seen += size * self.world_size  # images shown count over all processes
         losses = torch.stack([d_loss.detach().float(), g_loss.detach().float()])
         self._sums = losses if self._sums is None else self._sums + losses
         self._steps_since_log += 1
