@@ -18,8 +18,11 @@ def test_repo_params_are_valid():
     from pathlib import Path
 
     root = Path(__file__).parents[1]
+    from cxrsynth.config import SECTIONS, read_params
+
     for path in (root / "params.yaml", root / "params" / "nih.yaml"):
-        for section in ("data", "prepare", "split", "classifier", "gan"):
+        assert set(read_params(path)) == set(SECTIONS), path  # every section present, none unknown
+        for section in SECTIONS:
             load_section(section, path)
 
 
@@ -32,6 +35,9 @@ def test_repo_params_are_valid():
         ("data:\n  demo:\n    n_images: many\n", "data.demo.n_images"),
         ("data:\n  nih:\n    archives: [13]\n", "data.nih.archives"),
         ("data:\n  source: local\n", "data"),
+        ("archive:\n  follow_ups: [6, 3]\n", "archive.follow_ups"),
+        ("fid:\n  extractor: clip\n", "fid.extractor"),
+        ("synth:\n  val_fraction: 0\n", "synth.val_fraction"),
     ],
 )
 def test_bad_param_names_key(tmp_path, text, key):

@@ -36,3 +36,28 @@ def test_missing_input_is_one_line(tmp_path):
                        "--metrics", "m.json", "--plot", "p.csv", "--figure", "f.png")
     assert result.returncode == 1
     assert result.stderr.strip() == "error: nowhere/store.json: not a prepared image store (run the prepare stage)"
+
+
+def test_new_stages_fail_in_one_line_on_bad_params_or_missing_inputs(tmp_path):
+    params = (ROOT / "params.yaml").read_text()
+    bad = params.replace("  scorer: discriminator ", "  scorer: inception ")
+    result = run_stage(tmp_path, "archive", bad, "--gan", "g", "--classifier", "c", "--d-classifier", "d",
+                       "--store", "s", "--out", "a", "--metrics", "m.json", "--examples", "e.png", "--series", "f.png")
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert "archive.scorer" in result.stderr and not (tmp_path / "a").exists()
+
+    bad = params.replace("  n_bootstrap: 10000 ", "  n_bootstrap: 5 ")
+    result = run_stage(tmp_path, "prevalence", bad, "--real", "r", "--gan", "g", "--classifier", "c",
+                       "--metrics", "m.json", "--plot", "p.csv", "--figure", "f.png")
+    assert result.returncode == 1 and "prevalence.n_bootstrap" in result.stderr
+
+    result = run_stage(tmp_path, "fid", params, "--real", "nowhere", "--gan", "g", "--classifier", "c",
+                       "--metrics", "m.json", "--table", "t.csv", "--matrix", "x.csv", "--mds", "d.csv",
+                       "--figure", "f.png")
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert "nowhere/info.json" in result.stderr and not (tmp_path / "m.json").exists()
+
+    result = run_stage(tmp_path, "synthetic_auroc", params.replace("  val_fraction: 0.125", "  val_fraction: 1.5"),
+                       "--store", "s", "--split", "x", "--archive", "a", "--embedded", "e", "--classifier", "c",
+                       "--metrics", "m.json", "--markdown", "t.md", "--plot", "p.csv", "--figure", "f.png")
+    assert result.returncode == 1 and "synth.val_fraction" in result.stderr

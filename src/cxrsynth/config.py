@@ -184,6 +184,11 @@ class GANParams(_Section):
     deterministic: bool = True
     threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = all cores")
 
+    @property
+    def final_resolution(self) -> int:
+        """Side of the generated images (the DCGAN baseline is always 64x64)."""
+        return 64 if self.arch == "dcgan" else self.resolution
+
     @model_validator(mode="after")
     def _per_resolution(self):
         if self.arch == "dcgan":  # always 64x64 (paper 003); the PGGAN lists are not used
@@ -199,12 +204,104 @@ class GANParams(_Section):
         return self
 
 
+
+# --------------------------------------------------------------------------- fid
+class FIDParams(_Section):
+    """FID split validation (paper 001, section 4.1: Table 1 and Figure 5)."""
+
+    extractor: Literal["inception", "classifier", "both"] = Field(
+        "both", description="inception needs its weights locally; both skips it with a warning when absent"
+    )
+    inception_weights: str | None = Field(None, description="pt_inception-2015-12-05-6726825d.pth; default: hub cache")
+    n_generated: int = Field(2000, ge=2, description="generated images (the paper: 100,000)")
+    truncation: float | None = Field(None, gt=0, description="None: plain N(0, 1) latents, as the paper")
+    batch_size: int = Field(256, ge=1)
+    seed: int = 0
+    device: str = Field("auto", description="auto | cpu | cuda")
+
+
+# --------------------------------------------------------------------------- prevalence
+class PrevalenceParams(_Section):
+    """Label prevalence of real and generated images with bootstrap intervals (section 4.2, Figure 6)."""
+
+    n_generated: int = Field(2000, ge=1, description="generated images labelled (the paper: 130,000)")
+    n_bootstrap: int = Field(10_000, ge=100, description="bootstrap resamples (the paper: 10,000)")
+    real_subset: Literal["all", "test"] = Field(
+        "test", description="real images labelled: all (the paper) or the test split the classifier never saw"
+    )
+    level: float = Field(0.95, gt=0, lt=1)
+    truncation: float | None = Field(None, gt=0)
+    batch_size: int = Field(256, ge=1)
+    seed: int = 0
+    device: str = "auto"
+
+
+# --------------------------------------------------------------------------- archive
+class ArchiveParams(_Section):
+    """Class-optimised synthetic archive (Algorithm 1, sections 3.4 and 4.3)."""
+
+    size: int = Field(1500, ge=1, description="images in the archive (full scale: as many as NIH)")
+    scorer: Literal["discriminator", "densenet"] = Field(
+        "discriminator", description="classifier whose class score is raised: the re-purposed D or the DenseNet"
+    )
+    compare_per_class: int = Field(8, ge=0, description="latents per class optimised with the other scorer, "
+                                   "to report both scorers' success rates (0: off)")
+    truncation: float = Field(0.7, gt=0, description="initial z from a normal truncated at this value")
+    optimiser: Literal["adam", "sgd"] = "adam"
+    step_size: float = Field(0.05, gt=0, description="learning rate of the latent updates")
+    max_steps: int = Field(60, ge=1, description="steps before an attempt gives up and restarts from a fresh z")
+    max_attempts: int = Field(4, ge=1, description="fresh latents tried per optimisation before it counts as failed")
+    batch_size: int = Field(64, ge=1, description="latents optimised together")
+    severity_mean: float = Field(1.0, description="T_c = Youden logit + |N(mean, std)|")
+    severity_std: float = Field(1.0, ge=0)
+    local_std: float = Field(0.2, ge=0, description="local sampling: follow-ups at z* + N(0, std^2)")
+    follow_ups: tuple[int, int] = Field((3, 6), description="images per synthetic patient, drawn uniformly")
+    shard_images: int = Field(10_000, ge=1, description="PNGs per images_NNN.tar shard")
+    seed: int = 0
+    device: str = "auto"
+
+    @field_validator("follow_ups")
+    @classmethod
+    def _range(cls, value):
+        if not 1 <= value[0] <= value[1]:
+            raise ValueError("follow_ups must be [min, max] with 1 <= min <= max")
+        return value
+
+
+# --------------------------------------------------------------------------- embedding baseline
+class EmbedParams(_Section):
+    """Encoder G^-1 (the discriminator's body with a z head) for the 'Embedded' column of Table 2."""
+
+    init: Literal["random", "discriminator"] = Field(
+        "random", description="encoder start: fresh weights, or the trained discriminator's (the paper's wording)")
+    train_images: int = Field(30_000, ge=64, description="generator samples the encoder trains on")
+    n_images: int | None = Field(None, ge=2, description="real train/val images to embed, whole patients "
+                                 "drawn at random; None: all of them")
+    batch_size: int = Field(64, ge=2)
+    lr: float = Field(1e-3, gt=0)
+    seed: int = 0
+    device: str = "auto"
+
+
+# --------------------------------------------------------------------------- synthetic AUROC
+class SynthParams(_Section):
+    """Classifiers trained on synthetic data and tested on the real test split (section 4.5, Table 2)."""
+
+    val_fraction: float = Field(0.125, gt=0, lt=1, description="synthetic patients held out for validation")
+    max_epochs: int | None = Field(None, ge=1, description="None: classifier.max_epochs")
+    seed: int = 0
+
 SECTIONS: dict[str, type[_Section]] = {
     "data": DataParams,
     "prepare": PrepareParams,
     "split": SplitParams,
     "classifier": ClassifierParams,
     "gan": GANParams,
+    "fid": FIDParams,
+    "prevalence": PrevalenceParams,
+    "archive": ArchiveParams,
+    "embed": EmbedParams,
+    "synth": SynthParams,
 }
 
 T = TypeVar("T", bound=_Section)

@@ -28,6 +28,14 @@ def load_generator(folder: str | Path, device: str | torch.device = "cpu") -> tu
     return generator.to(device).eval(), config
 
 
+def load_discriminator_state(folder: str | Path) -> dict[str, torch.Tensor]:
+    """The trained discriminator's weights exported beside the generator."""
+    path = Path(folder) / "discriminator.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no exported discriminator (rerun the train_gan stage)")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def latents(n: int, z_dim: int, seed: int, truncation: float | None = None, device="cpu") -> torch.Tensor:
     """N(0, 1) latents; with ``truncation`` t, entries beyond |t| are redrawn (truncated normal)."""
     rng = torch.Generator(device=device).manual_seed(seed)

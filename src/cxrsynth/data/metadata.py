@@ -120,8 +120,9 @@ def read_data_entry(path: str | Path) -> tuple[pd.DataFrame, MetadataReport]:
     header = next(csv.reader([lines[0]]))
     while header and header[-1] == "":
         header.pop()  # the 2017 original's trailing comma
-    if tuple(h.strip() for h in header) != NIH_HEADER:
+    if tuple(h.strip() for h in header[: len(NIH_HEADER)]) != NIH_HEADER:
         raise MetadataError(f"{path}: unexpected header {lines[0][:120]!r}; expected {NIH_HEADER_LINE!r}")
+    n_fields = len(header)  # NIH's 11, or more for files that append columns (synthetic archives); extras are ignored
 
     report = MetadataReport()
     records = []
@@ -129,13 +130,13 @@ def read_data_entry(path: str | Path) -> tuple[pd.DataFrame, MetadataReport]:
     for lineno, fields in enumerate(csv.reader(io.StringIO("\n".join(lines[1:]))), start=2):
         if not fields or all(not f.strip() for f in fields):
             continue
-        while len(fields) > len(NIH_HEADER) and fields[-1] == "":
+        while len(fields) > n_fields and fields[-1] == "":
             fields.pop()
         image = fields[0].strip() if fields else ""
-        if len(fields) != len(NIH_HEADER):
-            report.rejects.append((lineno, image, f"expected {len(NIH_HEADER)} fields, got {len(fields)}"))
+        if len(fields) != n_fields:
+            report.rejects.append((lineno, image, f"expected {n_fields} fields, got {len(fields)}"))
             continue
-        img, finding, follow, pid, age, sex, view, w, h, sx, sy = (f.strip() for f in fields)
+        img, finding, follow, pid, age, sex, view, w, h, sx, sy = (f.strip() for f in fields[: len(NIH_HEADER)])
         if not _IMAGE_RE.match(img):
             report.rejects.append((lineno, img, "image name is not NNNNNNNN_NNN.png"))
             continue

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torchvision.models import densenet121
 
 #: The file torchvision's ``DenseNet121_Weights.IMAGENET1K_V1`` downloads into the hub cache.
@@ -26,15 +27,21 @@ GREY_MEAN, GREY_STD = 0.449, 0.226
 _OLD_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$")
 
 
-def find_imagenet_weights(path: str | Path | None = None) -> Path | None:
-    """The ImageNet DenseNet-121 file: ``path`` if given, else the torch hub cache copy, else None."""
+def find_weights(path: str | Path | None, file_name: str, key: str) -> Path | None:
+    """A weight file: ``path`` if given (error naming the params ``key`` if missing), else the copy
+    in the torch hub cache (where torchvision and pytorch-fid download to), else None."""
     if path:
         path = Path(path)
         if not path.exists():
-            raise FileNotFoundError(f"classifier.weights_path: {path} not found")
+            raise FileNotFoundError(f"{key}: {path} not found")
         return path
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / IMAGENET_FILE
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / file_name
     return cached if cached.exists() else None
+
+
+def find_imagenet_weights(path: str | Path | None = None) -> Path | None:
+    """The ImageNet DenseNet-121 file: ``path`` if given, else the torch hub cache copy, else None."""
+    return find_weights(path, IMAGENET_FILE, "classifier.weights_path")
 
 
 def load_imagenet_state(path: Path) -> dict[str, torch.Tensor]:
@@ -91,3 +98,22 @@ def penultimate_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The 1024 pooled features before the classifier layer (used by the FID stage)."""
     features = torch.relu(model.features(x))
     return torch.flatten(nn.functional.adaptive_avg_pool2d(features, 1), 1)
+
+
+def resize_to(images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 (N, 1, r, r) → float [0, 1] at ``size`` (area when shrinking, bilinear when enlarging)."""
+    x = images.float() / 255.0 if images.dtype == torch.uint8 else images
+    if x.shape[-1] == size:
+        return x
+    if x.shape[-1] > size:
+        return F.interpolate(x, size=(size, size), mode="area")
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+
+
+@torch.no_grad()
+def probabilities(model: nn.Module, images: torch.Tensor, input_size: int, batch_size: int = 256) -> torch.Tensor:
+    """Sigmoid scores (N, labels) on the CPU for uint8 grey images of any size, resized to ``input_size``."""
+    device = next(model.parameters()).device
+    out = [torch.sigmoid(model(normalise(resize_to(images[i : i + batch_size].to(device), input_size)))).cpu()
+           for i in range(0, len(images), batch_size)]
+    return torch.cat(out)

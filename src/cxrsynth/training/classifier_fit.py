@@ -17,7 +17,7 @@ from cxrsynth.labels import LABELS
 from cxrsynth.metrics.auroc import evaluate, roc_table, youden_thresholds
 from cxrsynth.models.classifier import GREY_MEAN, GREY_STD, build_classifier
 from cxrsynth.training.classifier_module import ChestClassifier
-from cxrsynth.training.datamodule import StoreDataModule
+from cxrsynth.training.datamodule import SplitDataModule, StoreDataModule
 from cxrsynth.training.losses import class_weights
 
 MONITOR = "val/auroc_macro"
@@ -37,17 +37,26 @@ class ClassifierResult:
 
 
 def fit_classifier(store_dir: Path, split_csv: Path, params: ClassifierParams, work_dir: Path,
-                   live_dir: Path | None = None) -> ClassifierResult:
-    """Train on the train split, keep the best val macro AUROC, set Youden thresholds on val, test on test."""
+                   live_dir: Path | None = None, model: torch.nn.Module | None = None,
+                   input_size: int | None = None) -> ClassifierResult:
+    """Train on the store's train split, keep the best val macro AUROC, set Youden thresholds on val,
+    test on test. ``model`` replaces the DenseNet; ``input_size`` the stored level it reads."""
+    data = StoreDataModule(store_dir, split_csv, input_size or params.input_size, params.batch_size,
+                           params.num_workers)
+    return fit_on(data, params, work_dir, live_dir, model)
+
+
+def fit_on(data: SplitDataModule, params: ClassifierParams, work_dir: Path, live_dir: Path | None = None,
+           model: torch.nn.Module | None = None) -> ClassifierResult:
+    """The training recipe of ``fit_classifier`` on any train/val/test data module."""
     L.seed_everything(params.seed, workers=True, verbose=False)
     torch.set_num_threads(params.threads or os.cpu_count() or 1)
-    data = StoreDataModule(store_dir, split_csv, params.input_size, params.batch_size, params.num_workers)
     data.setup()
     w_pos, w_neg = class_weights(data.train_labels())
     augment = dict(max_rotation_deg=params.max_rotation_deg, flip_p=params.flip_p,
                    brightness=params.brightness, contrast=params.contrast)
     module = ChestClassifier(w_pos.tolist(), w_neg.tolist(), params.lr, params.plateau_patience,
-                             params.pretrained, params.weights_path, augment)
+                             params.pretrained, params.weights_path, augment, model=model)
     checkpoint = ModelCheckpoint(dirpath=work_dir, filename="best", monitor=MONITOR, mode="max", save_top_k=1)
     stopping = EarlyStopping(monitor=MONITOR, mode="max", patience=params.early_stopping_patience)
     logger = False
@@ -88,29 +97,44 @@ def fit_classifier(store_dir: Path, split_csv: Path, params: ClassifierParams, w
     )
 
 
-def save_classifier(out_dir: Path, result: ClassifierResult, params: ClassifierParams) -> None:
-    """Write ``model.pt`` (a plain state dict, loadable with weights_only=True), thresholds and config."""
+def save_classifier(out_dir: Path, result: ClassifierResult, params: ClassifierParams,
+                    input_size: int | None = None, gan_config: dict | None = None) -> None:
+    """Write ``model.pt`` (a plain state dict, loadable with weights_only=True), thresholds and config.
+
+    With ``gan_config`` the model is a re-purposed discriminator of that GAN."""
     out_dir.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in result.module.model.state_dict().items()}
     torch.save(state, out_dir / "model.pt")
     (out_dir / "thresholds.json").write_text(json.dumps(result.thresholds, indent=2) + "\n")
     config = {
-        "architecture": "densenet121",
+        "architecture": "densenet121" if gan_config is None else "discriminator",
         "in_channels": 1,
         "labels": list(LABELS),
-        "input_size": params.input_size,
+        "input_size": input_size or params.input_size,
         "normalisation": {"mean": GREY_MEAN, "std": GREY_STD, "input": "uint8 / 255"},
         "best_epoch": result.best_epoch,
         "params": params.model_dump(),
-    }
+    } | ({"gan": gan_config} if gan_config is not None else {})
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
 
 
 def load_classifier(folder: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, float], dict]:
-    """Load a saved classifier: (DenseNet in eval mode taking normalised input, thresholds, config)."""
+    """Load a saved classifier: (network in eval mode taking normalised input, thresholds, config).
+
+    Reads both the DenseNet of ``train_classifier`` and the re-purposed discriminator."""
     folder = Path(folder)
+    for name in ("config.json", "model.pt", "thresholds.json"):
+        if not (folder / name).exists():
+            raise FileNotFoundError(f"{folder / name}: not found (not a saved classifier)")
     config = json.loads((folder / "config.json").read_text())
-    model = build_classifier(len(config["labels"]), pretrained="none")
+    if config["architecture"] == "discriminator":
+        from cxrsynth.models.d_classifier import discriminator_head
+        from cxrsynth.training.gan_module import GANConfig
+
+        gan = {k: v for k, v in config["gan"].items() if k != "resolution"}
+        model = discriminator_head(GANConfig(**gan), len(config["labels"]))
+    else:
+        model = build_classifier(len(config["labels"]), pretrained="none")
     model.load_state_dict(torch.load(folder / "model.pt", map_location=device, weights_only=True))
     thresholds = json.loads((folder / "thresholds.json").read_text())
     return model.to(device).eval(), thresholds, config

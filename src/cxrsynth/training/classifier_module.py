@@ -25,10 +25,15 @@ class ChestClassifier(L.LightningModule):
         weights_path: str | None = None,
         augment: dict | None = None,
         labels: tuple[str, ...] = LABELS,
+        model: torch.nn.Module | None = None,
     ):
+        """``model``: any network taking ``normalise``d grey input (e.g. a re-purposed discriminator);
+        default a DenseNet-121 built from ``pretrained``/``weights_path``."""
         super().__init__()
-        self.save_hyperparameters()
-        self.model = build_classifier(len(labels), pretrained, weights_path).to(memory_format=torch.channels_last)
+        self.save_hyperparameters(ignore=["model"])
+        if model is None:
+            model = build_classifier(len(labels), pretrained, weights_path)
+        self.model = model.to(memory_format=torch.channels_last)
         self.register_buffer("w_pos", torch.tensor(w_pos, dtype=torch.float32))
         self.register_buffer("w_neg", torch.tensor(w_neg, dtype=torch.float32))
         self.val_auroc = MultilabelAUROC(num_labels=len(labels), average=None)

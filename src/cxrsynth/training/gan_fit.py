@@ -203,13 +203,16 @@ def fit_gan(store_dir: Path, config: GANConfig, checkpoint_dir: Path, checkpoint
 
 
 def export_generator(module: GANModule, out_dir: Path, samples_dir: Path | None = None) -> None:
-    """Write the EMA generator (``generator.pt``, weights_only-loadable), its ``config.json``, and
-    a copy of the phase sample grids."""
+    """Write the EMA generator (``generator.pt``, weights_only-loadable), the trained discriminator
+    (``discriminator.pt``, re-purposed by later stages), their ``config.json``, and a copy of the
+    phase sample grids."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if samples_dir is not None and samples_dir.exists():  # grids live beside the checkpoints so a resume keeps them
         shutil.copytree(samples_dir, out_dir / "samples", dirs_exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in module.ema.state_dict().items()}
     torch.save(state, out_dir / "generator.pt")
+    d_state = {k: v.detach().cpu().contiguous() for k, v in module.discriminator.state_dict().items()}
+    torch.save(d_state, out_dir / "discriminator.pt")
     config = asdict(module.config) | {"resolution": module.config.resolutions[-1]}
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
 

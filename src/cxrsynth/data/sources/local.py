@@ -11,6 +11,7 @@ from tqdm import tqdm
 from cxrsynth.config import LocalParams
 from cxrsynth.data.metadata import NIH_HEADER, MetadataError, read_image_list
 from cxrsynth.data.sources import BBOX_NAME, LIST_NAMES, METADATA_NAMES
+from cxrsynth.data.sources.nih import safe_extract
 
 
 def _place(src: Path, dst: Path, how: str) -> str:
@@ -37,17 +38,20 @@ def import_local(params: LocalParams, raw_dir: Path) -> dict:
         raise FileNotFoundError(f"data.local.metadata_csv: file {metadata} not found")
     with open(metadata, encoding="utf-8-sig") as fh:
         first = fh.readline().strip().rstrip(",")
-    if first != ",".join(NIH_HEADER):
+    if not (first + ",").startswith(",".join(NIH_HEADER) + ","):
         raise MetadataError(f"data.local.metadata_csv: {metadata} does not have the NIH header")
     pngs = sorted(p for p in images_dir.iterdir() if p.suffix.lower() == ".png")
-    if not pngs:
-        raise FileNotFoundError(f"data.local.images_dir: no PNG files in {images_dir}")
+    shards = sorted(p for p in images_dir.iterdir() if p.name.startswith("images_") and ".tar" in p.suffixes)
+    if not pngs and not shards:
+        raise FileNotFoundError(f"data.local.images_dir: no PNG files or images_*.tar(.gz) archives in {images_dir}")
     out_images = raw_dir / "images"
     out_images.mkdir(parents=True, exist_ok=True)
     modes: dict[str, int] = {}
     for png in tqdm(pngs, desc=f"{params.link} images", unit="img"):
         mode = _place(png, out_images / png.name, params.link)
         modes[mode] = modes.get(mode, 0) + 1
+    for shard in shards:  # NIH's own packaging (or a synthetic archive): extracted with the download's checks
+        modes["extracted"] = modes.get("extracted", 0) + safe_extract(shard, raw_dir)
     name = metadata.name if metadata.name in METADATA_NAMES else METADATA_NAMES[0]
     shutil.copyfile(metadata, raw_dir / name)
     extras = []
@@ -62,4 +66,4 @@ def import_local(params: LocalParams, raw_dir: Path) -> dict:
             read_image_list(src)  # readable
             shutil.copyfile(src, raw_dir / list_name)
             extras.append(list_name)
-    return {"images": len(pngs), "placed": modes, "metadata": name, "extras": extras}
+    return {"images": sum(modes.values()), "placed": modes, "metadata": name, "extras": extras}

@@ -1,0 +1,88 @@
+"""Class optimisation: batched, masked Algorithm 1 against one latent at a time.
+
+Same generator, same scorer, same jobs (classes and thresholds), same step budget.
+Reports accepted latents per second for both and the ratio. Uses the demo's trained
+generator and re-purposed discriminator when present (``dvc repro`` first), otherwise
+untrained networks of the demo's size.
+
+    python benchmarks/class_optimisation.py [--jobs 64] [--scorer discriminator|densenet] [--device cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cxrsynth.runtime import resolve_device, use_all_cores
+from cxrsynth.synthesis.class_optimisation import LatentOptimiser, one_at_a_time
+from cxrsynth.synthesis.scorers import load_scorer, severity_thresholds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gan", type=Path, default=Path("data/gan/model"))
+    parser.add_argument("--scorer", choices=["discriminator", "densenet"], default="discriminator")
+    parser.add_argument("--jobs", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--max-steps", type=int, default=60)
+    parser.add_argument("--max-attempts", type=int, default=4)
+    parser.add_argument("--step-size", type=float, default=0.05)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    use_all_cores()
+    device = resolve_device(args.device)
+    from cxrsynth.sampling import load_generator
+
+    generator, gan = load_generator(args.gan, device)
+    folder = Path("data/d_classifier" if args.scorer == "discriminator" else "data/classifier")
+    scorer = load_scorer(folder, device, args.scorer)
+    rng = np.random.default_rng(0)
+    classes = np.arange(args.jobs) % 15
+    thresholds = severity_thresholds(scorer.logit_thresholds, classes, 1.0, 1.0, rng)
+    optimiser = LatentOptimiser(generator, gan.resolutions[-1], scorer, args.step_size)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    optimiser.run(classes[:4], thresholds[:4], 4, 2, 1, 0.7, seed=99, progress=False)  # warm-up
+    sync()
+    start = time.perf_counter()
+    batched = optimiser.run(classes, thresholds, args.batch_size, args.max_steps, args.max_attempts, 0.7, seed=0,
+                            progress=False)
+    sync()
+    batched_s = time.perf_counter() - start
+    start = time.perf_counter()
+    single = [one_at_a_time(optimiser, int(c), float(t), args.max_steps, args.max_attempts, 0.7, seed=j)
+              for j, (c, t) in enumerate(zip(classes, thresholds))]
+    sync()
+    single_s = time.perf_counter() - start
+    n_batched, n_single = int(batched.success.sum()), sum(ok for ok, _, _ in single)
+    rate_b, rate_s = n_batched / batched_s, n_single / single_s
+    print(f"device {device}, scorer {args.scorer}, {args.jobs} jobs, batch {args.batch_size}")
+    print(f"batched:          {n_batched:4d} accepted in {batched_s:7.2f} s = {rate_b:8.2f} latents/s "
+          f"({batched.batched_steps} batched steps)")
+    print(f"one at a time:    {n_single:4d} accepted in {single_s:7.2f} s = {rate_s:8.2f} latents/s")
+    print(f"batched / one at a time: {rate_b / max(rate_s, 1e-9):.1f}x (target at least 10x)")
+    # the ceiling any batching can reach on this device: cost per latent-step alone vs in a full batch
+    costs = {}
+    for width in (1, args.batch_size):
+        z = torch.randn(width, generator.z_dim, device=device)
+        cls = torch.zeros(width, dtype=torch.long, device=device)
+        optimiser.scores(z, cls, grad=True)
+        sync()
+        start = time.perf_counter()
+        for _ in range(5):
+            optimiser.scores(z, cls, grad=True)
+        sync()
+        costs[width] = (time.perf_counter() - start) / 5 / width
+    print(f"cost per latent-step: {1e3 * costs[1]:.2f} ms alone, {1e3 * costs[args.batch_size]:.2f} ms in a batch of "
+          f"{args.batch_size}: batching can gain at most {costs[1] / costs[args.batch_size]:.1f}x on this device")
+
+
+if __name__ == "__main__":
+    main()

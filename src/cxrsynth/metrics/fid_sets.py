@@ -1,0 +1,149 @@
+"""The image sets of the FID split validation (paper 001, Table 1 and Figure 5).
+
+Real images are grouped once (stratified halves, each sex, each label, all) and every
+group's feature moments are accumulated in one streamed pass over the store. Generated
+images are one more group. Table 1 and the class-by-class matrix are then distances
+between group Gaussians.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from cxrsynth.labels import FINDINGS, LABELS, NO_FINDING
+from cxrsynth.metrics.extractors import Extractor
+from cxrsynth.metrics.frechet import GroupMoments, frechet_distance, pairwise_frechet
+
+HALVES = ("half_a", "half_b")
+SEXES = ("sex_M", "sex_F")
+ALL = "all"
+REAL_GROUPS: tuple[str, ...] = (*HALVES, *SEXES, *LABELS, ALL)
+GENERATED = "generated"
+
+
+def real_membership(table: pd.DataFrame) -> np.ndarray:
+    """(N, len(REAL_GROUPS)) bool: which groups each image of ``table`` belongs to.
+
+    ``table`` needs the label columns, ``sex`` and ``fid_half`` (from the split stage).
+    """
+    columns = [
+        table["fid_half"].to_numpy() == HALVES[0],
+        table["fid_half"].to_numpy() == HALVES[1],
+        table["sex"].to_numpy() == "M",
+        table["sex"].to_numpy() == "F",
+        *(table[name].to_numpy().astype(bool) for name in LABELS),
+        np.ones(len(table), dtype=bool),
+    ]
+    return np.stack(columns, axis=1)
+
+
+def stream_real(images: np.ndarray, rows: np.ndarray, members: np.ndarray, extractors: list[Extractor],
+                batch_size: int = 256) -> tuple[dict[str, GroupMoments], np.ndarray | None, np.ndarray]:
+    """One pass over ``images[rows]`` (uint8 (N, r, r), e.g. a store memmap): moments per extractor,
+    the classifier's probabilities (N, 15) when the classifier is among the extractors, and each
+    group's mean image (G, r, r) in [0, 1]."""
+    moments = {e.name: GroupMoments(list(REAL_GROUPS), e.dim) for e in extractors}
+    pixel_sums = np.zeros((members.shape[1], images.shape[1] * images.shape[2]))
+    probs = []
+    order = np.argsort(rows, kind="stable")  # sorted reads of the memmap; results put back in table order
+    for start in tqdm(range(0, len(rows), batch_size), desc="real features", unit="batch"):
+        chosen = order[start : start + batch_size]
+        batch = torch.from_numpy(np.ascontiguousarray(images[rows[chosen]])).unsqueeze(1)
+        pixel_sums += members[chosen].T.astype(np.float64) @ batch.reshape(len(batch), -1).numpy() / 255.0
+        for e in extractors:
+            if e.name == "classifier":
+                features, p = e.features_and_probs(batch)
+                probs.append((chosen, p.cpu().numpy()))
+            else:
+                features = e.features(batch)
+            moments[e.name].update(features, members[chosen])
+    out_probs = None
+    if probs:
+        out_probs = np.empty((len(rows), len(LABELS)), dtype=np.float32)
+        for chosen, p in probs:
+            out_probs[chosen] = p
+    counts = np.maximum(members.sum(axis=0), 1)[:, None]
+    return moments, out_probs, (pixel_sums / counts).reshape(-1, *images.shape[1:]).astype(np.float32)
+
+
+def pixel_change(group_means: np.ndarray) -> dict[str, float]:
+    """Per finding, the mean absolute difference between its mean image and No Finding's (a measure of
+    how many pixels, and how strongly, the finding changes on average)."""
+    index = {g: i for i, g in enumerate(REAL_GROUPS)}
+    baseline = group_means[index[NO_FINDING]]
+    return {name: float(np.abs(group_means[index[name]] - baseline).mean()) for name in FINDINGS}
+
+
+def stream_generated(generator: torch.nn.Module, resolution: int, z: torch.Tensor, extractors: list[Extractor],
+                     batch_size: int = 256) -> dict[str, GroupMoments]:
+    """Moments of generated images (one group, ``generated``) per extractor, sampled batch by batch."""
+    from cxrsynth.sampling import sample_images
+
+    moments = {e.name: GroupMoments([GENERATED], e.dim) for e in extractors}
+    for start in tqdm(range(0, len(z), batch_size), desc="generated features", unit="batch"):
+        batch = sample_images(generator, z[start : start + batch_size], resolution, batch_size)
+        ones = np.ones((len(batch), 1), dtype=bool)
+        for e in extractors:
+            moments[e.name].update(e.features(batch), ones)
+    return moments
+
+
+def table1(real: GroupMoments, generated: GroupMoments | None) -> dict[str, float]:
+    """The paper's Table 1 for one extractor: stratified halves, sex, No Finding vs each finding, synthetic."""
+    out = {"stratified": frechet_distance(real.gaussian(HALVES[0]), real.gaussian(HALVES[1])),
+           "sex": frechet_distance(real.gaussian(SEXES[0]), real.gaussian(SEXES[1]))}
+    baseline = real.gaussian(NO_FINDING)
+    for name in FINDINGS:
+        out[name] = frechet_distance(baseline, real.gaussian(name))
+    if generated is not None:
+        out["synthetic"] = frechet_distance(real.gaussian(ALL), generated.gaussian(GENERATED))
+    return out
+
+
+def class_matrix(real: GroupMoments, progress: bool = True) -> pd.DataFrame:
+    """Figure 5's pairwise Fréchet distances between the images of every pair of labels."""
+    values = pairwise_frechet([real.gaussian(name) for name in LABELS], progress=progress)
+    return pd.DataFrame(values, index=list(LABELS), columns=list(LABELS))
+
+
+def embed_2d(distances: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Metric multidimensional scaling of a distance matrix to 2-D (scikit-learn)."""
+    from sklearn.manifold import MDS
+
+    mds = MDS(n_components=2, metric="precomputed", init="random", n_init=4, random_state=seed)
+    xy = mds.fit_transform(distances.to_numpy())
+    return pd.DataFrame({"label": distances.index, "x": xy[:, 0].round(4), "y": xy[:, 1].round(4)})
+
+
+def real_table(store, split_csv) -> pd.DataFrame:
+    """The store's table joined with the split (``split``, ``fid_half``), in store order."""
+    split = pd.read_csv(split_csv, usecols=["image", "split", "fid_half"])
+    return store.table.merge(split, on="image", how="inner", validate="1:1")
+
+
+def save_real_features(out_dir, table: pd.DataFrame, moments: dict[str, GroupMoments],
+                       probs: np.ndarray | None, group_means: np.ndarray, info: dict) -> None:
+    """Write one ``moments_<extractor>.npz`` per extractor, the classifier's probabilities, the groups'
+    mean images and ``info.json``."""
+    import json
+    from pathlib import Path
+
+    out_dir = Path(out_dir)
+    np.save(out_dir / "group_means.npy", group_means)
+    for name, m in moments.items():
+        m.save(out_dir / f"moments_{name}.npz")
+    if probs is not None:
+        frame = table[["image", "patient_id", "split", *LABELS]].copy()
+        frame[[f"p_{name}" for name in LABELS]] = probs.round(6)
+        frame.to_csv(out_dir / "classifier_probs.csv", index=False)
+    (out_dir / "info.json").write_text(json.dumps(info, indent=2) + "\n")
+
+
+def load_real_moments(folder) -> dict[str, GroupMoments]:
+    """The moments written by ``save_real_features``, by extractor name."""
+    from pathlib import Path
+
+    return {p.stem.removeprefix("moments_"): GroupMoments.load(p) for p in sorted(Path(folder).glob("moments_*.npz"))}

@@ -1,0 +1,25 @@
+"""Small run-time helpers shared by the stages: device choice and CPU threads."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' → CUDA when available, else CPU; anything else is passed to ``torch.device``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(f"device: {name!r} is not a device ({err})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {name!r} requested but CUDA is not available")
+    return device
+
+
+def use_all_cores(threads: int = 0) -> None:
+    """Set torch's CPU threads (0 = every core)."""
+    torch.set_num_threads(threads or os.cpu_count() or 1)

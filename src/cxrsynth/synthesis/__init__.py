@@ -1,0 +1,1 @@
+"""Synthetic archives from a trained generator: class optimisation, local sampling, embedding."""

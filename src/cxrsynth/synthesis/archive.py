@@ -1,0 +1,190 @@
+"""The class-optimised synthetic archive (paper 001, sections 3.4 and 4.3), written like NIH.
+
+Plan: per-class image targets proportional to the source label prevalence, split into
+synthetic patients of 3 to 6 follow-ups. Each patient is one class-optimised latent z*;
+its follow-ups are generated at z* + N(0, local_std^2) (local sampling) and labelled by
+the classifier's thresholded predictions, so co-occurring findings are recorded.
+
+Layout of an archive folder (the NIH distribution's)::
+
+    images_001.tar ...           PNGs under images/, ``shard_images`` per tar (a few files for DVC)
+    Data_Entry_synthetic.csv     NIH's 11 columns + Target Label + Target Score
+
+Patient IDs live in a synthetic namespace (from ``SYNTHETIC_ID_OFFSET``) that cannot meet
+a real one; the check is made against the source table when the archive is built.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from cxrsynth.data.metadata import NIH_HEADER, read_data_entry
+from cxrsynth.labels import FINDINGS, LABELS, NO_FINDING
+from cxrsynth.sampling import sample_images
+from cxrsynth.synthesis.scorers import Scorer
+
+#: Real NIH patient IDs run 1..30,805; synthetic ones start here and keep NIH's 8-digit image names.
+SYNTHETIC_ID_OFFSET = 90_000_000
+MAX_PATIENTS = 10**8 - SYNTHETIC_ID_OFFSET
+CSV_NAME = "Data_Entry_synthetic.csv"
+EXTRA_COLUMNS = ("Target Label", "Target Score")
+
+
+def class_image_targets(source_labels: np.ndarray, size: int) -> np.ndarray:
+    """Images per class (LABELS order) summing to ``size``, proportional to the source label prevalence
+    (largest remainders)."""
+    counts = np.asarray(source_labels).sum(axis=0).astype(np.float64)
+    if counts.sum() == 0:
+        raise ValueError("archive: the source table has no labels")
+    exact = size * counts / counts.sum()
+    out = np.floor(exact).astype(np.int64)
+    out[np.argsort(-(exact - out), kind="stable")[: size - out.sum()]] += 1
+    return out
+
+
+def plan_patients(targets: np.ndarray, follow_ups: tuple[int, int], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Split each class's image target into patients of ``follow_ups[0]..follow_ups[1]`` images (uniform).
+
+    A class whose remainder cannot form a whole patient gets one slightly larger or smaller
+    last patient; a class target below the minimum becomes one small patient. Returns
+    (class index, images) per patient, shuffled so classes are interleaved.
+    """
+    lo, hi = follow_ups
+    classes, sizes = [], []
+    for c, remaining in enumerate(np.asarray(targets, dtype=np.int64)):
+        while remaining > 0:
+            k = int(rng.integers(lo, hi + 1))
+            if 0 < remaining - k < lo:  # the rest could not form a patient
+                k = remaining if remaining <= hi else remaining - lo
+            k = min(k, remaining)
+            classes.append(c)
+            sizes.append(k)
+            remaining -= k
+    order = rng.permutation(len(classes))
+    return np.asarray(classes, dtype=np.int64)[order], np.asarray(sizes, dtype=np.int64)[order]
+
+
+def local_latents(z_star: torch.Tensor, counts: np.ndarray, std: float, generator: torch.Generator) -> torch.Tensor:
+    """``counts[p]`` latents around each ``z_star[p]``: z* + N(0, std^2), patient by patient."""
+    centres = z_star.repeat_interleave(torch.as_tensor(counts), dim=0)
+    noise = torch.randn(centres.shape, generator=generator, device=centres.device)
+    return centres + std * noise
+
+
+def label_strings(positive: np.ndarray) -> list[str]:
+    """NIH label strings from (N, 15) 0/1 predictions: findings joined with '|', else 'No Finding'."""
+    names = np.asarray(FINDINGS)
+    findings = positive[:, 1:].astype(bool)
+    return ["|".join(names[row]) if row.any() else NO_FINDING for row in findings]
+
+
+@torch.no_grad()
+def render_patients(generator: torch.nn.Module, resolution: int, z: torch.Tensor, target: np.ndarray,
+                    labeller: Scorer, scorer: Scorer, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Generate every follow-up; return uint8 images (N, r, r), labeller 0/1 labels (N, 15) and the
+    scorer's probability of each image's target class."""
+    images, labels, scores = [], [], []
+    device = next(generator.parameters()).device
+    target_t = torch.as_tensor(target, dtype=torch.long)
+    for start in tqdm(range(0, len(z), batch_size), desc="render archive", unit="batch"):
+        batch = sample_images(generator, z[start : start + batch_size], resolution, batch_size)
+        as_output = batch.to(device).float() / 127.5 - 1.0
+        probs = torch.sigmoid(labeller.logits(as_output)).cpu().numpy()
+        labels.append((probs >= labeller.thresholds).astype(np.uint8))
+        score = torch.sigmoid(scorer.logits(as_output)).cpu()
+        scores.append(score.gather(1, target_t[start : start + batch_size, None]).squeeze(1).numpy())
+        images.append(batch[:, 0].numpy())
+    return np.concatenate(images), np.concatenate(labels), np.concatenate(scores)
+
+
+def archive_table(patient_class: np.ndarray, counts: np.ndarray, labels: np.ndarray, scores: np.ndarray,
+                  resolution: int, real_ids: np.ndarray) -> pd.DataFrame:
+    """The NIH-style ``Data_Entry`` table of an archive (one row per image, patients in order)."""
+    if len(counts) > MAX_PATIENTS:
+        raise ValueError(f"archive: {len(counts)} patients exceed the synthetic ID space ({MAX_PATIENTS})")
+    patient = np.repeat(np.arange(len(counts)), counts)
+    follow_up = np.concatenate([np.arange(k) for k in counts]) if len(counts) else np.zeros(0, np.int64)
+    ids = SYNTHETIC_ID_OFFSET + patient
+    if len(real_ids) and np.isin(ids, real_ids).any():
+        raise ValueError("archive: synthetic patient IDs collide with real ones")
+    return pd.DataFrame({
+        "Image Index": [f"{p:08d}_{f:03d}.png" for p, f in zip(ids, follow_up)],
+        "Finding Labels": label_strings(labels),
+        "Follow-up #": follow_up,
+        "Patient ID": ids,
+        "Patient Age": "",
+        "Patient Gender": "",
+        "View Position": "",  # an unconditional generator does not tell PA from AP
+        "OriginalImage[Width": resolution,
+        "Height]": resolution,
+        "OriginalImagePixelSpacing[x": "",
+        "y]": "",
+        "Target Label": np.asarray(LABELS)[np.repeat(patient_class, counts)],
+        "Target Score": np.round(scores, 4),
+    })
+
+
+def write_archive(out_dir: Path, images: np.ndarray, table: pd.DataFrame, shard_images: int = 10_000) -> list[str]:
+    """Write PNG shards (``images_NNN.tar``, members ``images/<name>``) and the CSV; returns shard names."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shards = []
+    names = table["Image Index"].tolist()
+    for k, start in enumerate(tqdm(range(0, len(names), shard_images), desc="write shards", unit="shard"), start=1):
+        shard = f"images_{k:03d}.tar"
+        with tarfile.open(out_dir / shard, "w", format=tarfile.PAX_FORMAT) as tar:
+            for name, image in zip(names[start : start + shard_images], images[start : start + shard_images]):
+                buffer = io.BytesIO()
+                Image.fromarray(np.ascontiguousarray(image), "L").save(buffer, format="PNG")
+                info = tarfile.TarInfo(f"images/{name}")
+                info.size, info.mtime, info.mode = buffer.tell(), 0, 0o644
+                buffer.seek(0)
+                tar.addfile(info, buffer)
+        shards.append(shard)
+    table.to_csv(out_dir / CSV_NAME, index=False, quoting=csv.QUOTE_MINIMAL)
+    return shards
+
+
+def read_archive(folder: str | Path, size: int | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """An archive's clean table (the project's metadata reader) and its images (N, r, r) in table order,
+    resized on reading to ``size`` when given (box filter down, bilinear up) so a full-scale archive
+    need not fit in memory at the generator's resolution."""
+    folder = Path(folder)
+    table, report = read_data_entry(folder / CSV_NAME)
+    if report.rejects:
+        line, image, reason = report.rejects[0]
+        raise ValueError(f"{folder / CSV_NAME}: line {line} ({image}): {reason}")
+    wanted = {name: i for i, name in enumerate(table["image"])}
+    images: np.ndarray | None = None
+    found = 0
+    for shard in sorted(folder.glob("images_*.tar*")):
+        with tarfile.open(shard, "r|*") as tar:
+            for member in tar:
+                name = Path(member.name).name
+                if not member.isfile() or name not in wanted:
+                    continue
+                image = Image.open(io.BytesIO(tar.extractfile(member).read())).convert("L")
+                if size is not None and image.size != (size, size):
+                    shrink = image.size[0] > size
+                    image = image.resize((size, size), Image.Resampling.BOX if shrink else Image.Resampling.BILINEAR)
+                pixels = np.asarray(image)
+                if images is None:
+                    images = np.zeros((len(table), *pixels.shape), dtype=np.uint8)
+                images[wanted[name]] = pixels
+                found += 1
+    if images is None or found != len(table):
+        raise FileNotFoundError(f"{folder}: {len(table) - found} archive images listed in {CSV_NAME} are missing")
+    return table, images
+
+
+def nih_header() -> tuple[str, ...]:
+    """The archive CSV's columns: NIH's, then the synthetic extras."""
+    return (*NIH_HEADER, *EXTRA_COLUMNS)

@@ -1,0 +1,73 @@
+"""Table 2: classifiers trained on synthetic sets, all tested on the real test split."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.nn import functional as F
+
+from cxrsynth.config import ClassifierParams
+from cxrsynth.data.split import stratify_patients
+from cxrsynth.labels import LABELS
+from cxrsynth.metrics.auroc import evaluate
+from cxrsynth.reference import TABLE2_AUROC, TABLE2_AVERAGE, TABLE2_COLUMNS
+from cxrsynth.training.classifier_fit import ClassifierResult, fit_on
+from cxrsynth.training.datamodule import ArrayDataModule
+
+
+def resize_uint8(images: np.ndarray, size: int) -> np.ndarray:
+    """(N, r, r) uint8 → (N, size, size) uint8 (area down, bilinear up); unchanged when already that size."""
+    if images.shape[-1] == size:
+        return images
+    x = torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1).float()
+    mode = "area" if images.shape[-1] > size else "bilinear"
+    y = F.interpolate(x, size=(size, size), mode=mode, **({} if mode == "area" else {"align_corners": False}))
+    return y.round().clamp(0, 255).to(torch.uint8)[:, 0].numpy()
+
+
+def patient_split(table: pd.DataFrame, val_fraction: float, seed: int) -> np.ndarray:
+    """True for validation images: synthetic patients stratified (iteratively, image-weighted) into train/val."""
+    return stratify_patients(table, (1.0 - val_fraction, val_fraction), seed).to_numpy() == 1
+
+
+def train_on_synthetic(table: pd.DataFrame, images: np.ndarray, test: tuple[np.ndarray, np.ndarray],
+                       params: ClassifierParams, val_fraction: float, seed: int, work_dir: Path) -> ClassifierResult:
+    """Train the classifier recipe on a synthetic set (train/val by patient) and test on real images."""
+    val = patient_split(table, val_fraction, seed)
+    labels = table[list(LABELS)].to_numpy(dtype=np.float32)
+    images = resize_uint8(images, params.input_size)
+    data = ArrayDataModule({"train": (images[~val], labels[~val]), "val": (images[val], labels[val]),
+                            "test": test}, params.batch_size, params.num_workers)
+    return fit_on(data, params, work_dir)
+
+
+def real_column(probs: np.ndarray, targets: np.ndarray) -> dict:
+    """The real-trained classifier evaluated with the same code on the same test images."""
+    return evaluate(probs, targets, LABELS)
+
+
+def table2(columns: dict[str, dict]) -> dict:
+    """{class: {column: auroc}} plus ``macro`` per column, from ``evaluate`` results keyed by column."""
+    out = {name: {col: round(res["auroc"][name], 4) for col, res in columns.items()} for name in LABELS}
+    out["macro"] = {col: round(res["auroc_macro"], 4) for col, res in columns.items()}
+    return out
+
+
+def table2_markdown(table: dict) -> str:
+    """Markdown table: this run's three columns next to the paper's."""
+    head = ("| class | embedded | class generated | real | paper: embedded | paper: class generated | paper: real |\n"
+            "|---|---|---|---|---|---|---|\n")
+    rows = []
+
+    def fmt(v):
+        return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+
+    for name in (*LABELS, "macro"):
+        ours = [table[name].get(col) for col in TABLE2_COLUMNS]
+        paper = TABLE2_AVERAGE if name == "macro" else TABLE2_AUROC[name]
+        rows.append(f"| {name} | " + " | ".join(fmt(v) for v in ours) + " | " + " | ".join(fmt(v) for v in paper) + " |")
+    return head + "\n".join(rows) + "\n"

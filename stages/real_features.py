@@ -1,0 +1,51 @@
+"""Stage ``real_features``: one pass of the real images through the FID feature extractors.
+
+Writes per-group feature moments (halves, sexes, labels, all) for each extractor and the
+classifier's probabilities. A new generator does not rerun this stage: ``fid`` and
+``prevalence`` then extract only generated images.
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+from cxrsynth.cli import stage_main
+from cxrsynth.config import load_section
+from cxrsynth.data.store import ImageStore
+from cxrsynth.io import atomic_dir
+from cxrsynth.metrics.extractors import build_extractors
+from cxrsynth.metrics.fid_sets import REAL_GROUPS, real_membership, real_table, save_real_features, stream_real
+from cxrsynth.runtime import resolve_device, use_all_cores
+from cxrsynth.training.classifier_fit import load_classifier
+
+
+def run(args: argparse.Namespace) -> None:
+    fid, gan = load_section("fid", args.params), load_section("gan", args.params)
+    use_all_cores()
+    device = resolve_device(fid.device)
+    store = ImageStore(args.store)
+    resolution = gan.final_resolution
+    if resolution not in store.sizes:
+        raise ValueError(f"gan.resolution: {resolution} px is not a stored level {store.sizes} (prepare.size)")
+    table = real_table(store, args.split)
+    classifier, _, config = load_classifier(args.classifier, device)
+    extractors = build_extractors(fid.extractor, classifier, config["input_size"], fid.inception_weights, device)
+    start = time.perf_counter()
+    moments, probs, group_means = stream_real(store.images(resolution), table["row"].to_numpy(), real_membership(table),
+                                 extractors, fid.batch_size)
+    info = {"resolution": resolution, "images": len(table), "extractors": [e.name for e in extractors],
+            "groups": {g: int(n) for g, n in zip(REAL_GROUPS, next(iter(moments.values())).count)}}
+    with atomic_dir(args.out) as out:
+        save_real_features(out, table, moments, probs, group_means, info)
+    print(f"real_features: {len(table)} images at {resolution}px through {info['extractors']}, "
+          f"{time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--store", type=Path, required=True)
+    parser.add_argument("--split", type=Path, required=True)
+    parser.add_argument("--classifier", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    stage_main(run, parser)

@@ -1,0 +1,151 @@
+"""Fréchet distance, streamed moments, FID sets and the Inception extractor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.linalg
+import torch
+
+from cxrsynth.labels import FINDINGS, LABELS
+from cxrsynth.metrics.frechet import Gaussian, GroupMoments, frechet_distance, pairwise_frechet
+
+
+def scipy_frechet(mu1, s1, mu2, s2) -> float:
+    """The pytorch-fid formula with scipy's general matrix square root."""
+    covmean = scipy.linalg.sqrtm(s1 @ s2)
+    covmean = covmean.real if np.iscomplexobj(covmean) else covmean
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+def random_cov(rng, d, rank=None):
+    a = rng.normal(size=(d, rank or 2 * d))
+    return a @ a.T / a.shape[1]
+
+
+def test_frechet_matches_scipy_on_random_gaussians():
+    rng = np.random.default_rng(0)
+    for d in (3, 16, 64):
+        mu1, mu2 = rng.normal(size=d), rng.normal(size=d)
+        s1, s2 = random_cov(rng, d), random_cov(rng, d)
+        ours = frechet_distance(Gaussian(10, mu1, s1), Gaussian(10, mu2, s2))
+        assert ours == pytest.approx(scipy_frechet(mu1, s1, mu2, s2), rel=1e-8, abs=1e-8)
+
+
+def test_frechet_closed_form_for_diagonal_covariances_and_rank_deficiency():
+    mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
+    v1, v2 = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 0.25])
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(v1) - np.sqrt(v2)) ** 2)
+    assert frechet_distance(Gaussian(2, mu1, np.diag(v1)), Gaussian(2, mu2, np.diag(v2))) == pytest.approx(expected)
+    rng = np.random.default_rng(1)
+    low = random_cov(rng, 32, rank=5)  # fewer images than features: singular, must stay finite and >= 0
+    same = frechet_distance(Gaussian(6, np.zeros(32), low), Gaussian(6, np.zeros(32), low))
+    assert 0.0 <= same < 1e-6
+
+
+def test_pairwise_is_symmetric_with_zero_diagonal():
+    rng = np.random.default_rng(2)
+    sets = [Gaussian(5, rng.normal(size=4), random_cov(rng, 4)) for _ in range(4)]
+    m = pairwise_frechet(sets)
+    assert np.allclose(m, m.T) and np.all(np.diag(m) == 0)
+    assert m[0, 2] == pytest.approx(frechet_distance(sets[0], sets[2]))
+
+
+def test_streaming_moments_equal_batch_statistics(tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.normal(loc=50.0, scale=0.5, size=(301, 8))  # a large mean: cancellation would show
+    members = np.stack([np.ones(301, bool), rng.random(301) < 0.3, np.zeros(301, bool)], axis=1)
+    moments = GroupMoments(["all", "some", "none"], 8)
+    for start in range(0, 301, 37):
+        moments.update(torch.from_numpy(x[start : start + 37]), members[start : start + 37])
+    for g, name in enumerate(["all", "some"]):
+        sub = x[members[:, g]]
+        gauss = moments.gaussian(name)
+        assert gauss.n == len(sub)
+        np.testing.assert_allclose(gauss.mu, sub.mean(0), rtol=1e-12)
+        np.testing.assert_allclose(gauss.sigma, np.cov(sub, rowvar=False), rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="none"):
+        moments.gaussian("none")
+    moments.save(tmp_path / "m.npz")
+    again = GroupMoments.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(again.gaussian("some").sigma, moments.gaussian("some").sigma)
+
+
+def test_moments_reject_mismatched_shapes():
+    moments = GroupMoments(["a"], 4)
+    with pytest.raises(ValueError, match="do not match"):
+        moments.update(np.zeros((3, 5)), np.ones((3, 1), bool))
+
+
+def _table(n=80, seed=0):
+    rng = np.random.default_rng(seed)
+    table = pd.DataFrame({"fid_half": np.where(np.arange(n) % 2, "half_a", "half_b"),
+                          "sex": np.where(rng.random(n) < 0.5, "M", "F")})
+    labels = (rng.random((n, len(LABELS))) < 0.3).astype(np.uint8)
+    for i, name in enumerate(LABELS):
+        table[name] = labels[:, i]
+    return table
+
+
+def test_table1_and_class_matrix_from_streamed_sets():
+    from cxrsynth.metrics.fid_sets import REAL_GROUPS, class_matrix, embed_2d, real_membership, table1
+
+    table = _table()
+    members = real_membership(table)
+    assert members.shape == (80, len(REAL_GROUPS)) and members[:, -1].all()
+    rng = np.random.default_rng(4)
+    features = rng.normal(size=(80, 6)) + members[:, 4:19] @ rng.normal(size=(15, 6))
+    real = GroupMoments(list(REAL_GROUPS), 6)
+    real.update(features, members)
+    generated = GroupMoments(["generated"], 6)
+    generated.update(features[:40] + 3.0, np.ones((40, 1), bool))
+    t = table1(real, generated)
+    assert set(t) == {"stratified", "sex", *FINDINGS, "synthetic"}
+    assert t["synthetic"] > t["stratified"] >= 0
+    matrix = class_matrix(real, progress=False)
+    assert list(matrix.index) == list(LABELS) and np.allclose(matrix, matrix.T)
+    xy = embed_2d(matrix)
+    assert list(xy.columns) == ["label", "x", "y"] and len(xy) == 15
+
+
+def test_pixel_change_orders_findings_by_changed_pixels():
+    from cxrsynth.metrics.fid_sets import REAL_GROUPS, pixel_change
+
+    means = np.zeros((len(REAL_GROUPS), 8, 8), np.float32)
+    means[REAL_GROUPS.index("Edema"), :4] = 0.5  # half the image
+    means[REAL_GROUPS.index("Nodule"), 0, 0] = 0.5  # one pixel
+    change = pixel_change(means)
+    assert change["Edema"] > change["Nodule"] > change["Mass"] == 0.0
+
+
+def test_inception_extractor_shapes_with_random_weights(tmp_path):
+    from cxrsynth.models.inception import FIDInception, fid_inception_v3
+
+    torch.manual_seed(0)
+    full = fid_inception_v3(None)  # pytorch-fid's module layout, random weights
+    net = FIDInception(network=full)
+    grey = torch.randint(0, 256, (2, 1, 32, 32), dtype=torch.uint8)
+    features = net(grey)
+    assert features.shape == (2, 2048) and torch.isfinite(features).all()
+    # a weight file in pytorch-fid's format loads strictly and gives the same features
+    torch.save(full.state_dict(), tmp_path / "pt_inception.pth")
+    assert torch.equal(FIDInception(tmp_path / "pt_inception.pth")(grey), features)
+
+
+def test_extractor_choice_warns_or_fails_without_inception_weights(monkeypatch, tmp_path):
+    from cxrsynth.metrics.extractors import build_extractors
+    from cxrsynth.models.classifier import build_classifier
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    model = build_classifier(15, "none")
+    with pytest.warns(UserWarning, match="skipping the Inception extractor"):
+        extractors = build_extractors("both", model, 32, None)
+    assert [e.name for e in extractors] == ["classifier"]
+    features, probs = extractors[0].features_and_probs(torch.randint(0, 256, (3, 1, 16, 16), dtype=torch.uint8))
+    assert features.shape == (3, 1024) and probs.shape == (3, 15)
+    with pytest.raises(FileNotFoundError, match="FID Inception weights"):
+        build_extractors("inception", model, 32, None)
+    with pytest.raises(FileNotFoundError, match="fid.inception_weights"):
+        build_extractors("both", model, 32, str(tmp_path / "missing.pth"))

@@ -1,0 +1,183 @@
+"""Class optimisation, local sampling, the NIH-style archive, the re-purposed discriminator, embedding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from cxrsynth.labels import LABELS
+from cxrsynth.models.d_classifier import discriminator_head
+from cxrsynth.synthesis.class_optimisation import LatentOptimiser, one_at_a_time
+from cxrsynth.synthesis.scorers import Scorer
+from cxrsynth.training.gan_module import GANConfig, build_networks
+
+CONFIG = GANConfig(arch="pggan", z_dim=16, channels=[16, 16, 8], fade_images=[0, 0, 0], stable_images=[1, 1, 1],
+                   batch_sizes=[4, 4, 4])
+
+
+@pytest.fixture(scope="module")
+def parts():
+    torch.manual_seed(0)
+    generator, _ = build_networks(CONFIG)
+    scorer_net = discriminator_head(CONFIG, len(LABELS)).eval().requires_grad_(False)
+    scorer = Scorer("test", scorer_net, 16, np.full(len(LABELS), 0.5, np.float32))
+    return generator.eval(), scorer
+
+
+def test_discriminator_head_scores_each_image_on_its_own():
+    torch.manual_seed(1)
+    _, d = build_networks(CONFIG)
+    head = discriminator_head(CONFIG, 15, d.state_dict()).eval()
+    x = torch.randn(6, 1, 16, 16)
+    out = head(x)
+    assert out.shape == (6, 15)
+    torch.testing.assert_close(head(x[2:3]), out[2:3])  # no minibatch statistic leaks between images
+    # the body keeps the trained weights; only the last layer is new
+    assert torch.equal(head.discriminator.from_image["b16"][0].weight, d.from_image["b16"][0].weight)
+
+
+def test_an_optimisation_step_raises_the_target_score(parts):
+    generator, scorer = parts
+    for kind in ("sgd", "adam"):
+        opt = LatentOptimiser(generator, 16, scorer, step_size=0.005, optimiser=kind)  # small: first order holds
+        z = torch.randn(8, 16, generator=torch.Generator().manual_seed(2))
+        classes = torch.arange(8) % 15
+        before, g = opt.scores(z, classes, grad=True)
+        state = (torch.zeros_like(z), torch.zeros_like(z), torch.zeros(8))
+        after, _ = opt.scores(opt.step(z, g, torch.ones(8, dtype=torch.bool), state), classes, grad=False)
+        assert (after > before).all(), kind
+
+
+def test_masked_slots_keep_their_latent_and_optimiser_state(parts):
+    generator, scorer = parts
+    opt = LatentOptimiser(generator, 16, scorer, step_size=0.1)
+    z = torch.randn(4, 16)
+    _, g = opt.scores(z, torch.tensor([1, 2, 3, 4]), grad=True)
+    m, v, t = torch.zeros_like(z), torch.zeros_like(z), torch.zeros(4)
+    active = torch.tensor([True, False, True, False])
+    new = opt.step(z, g, active, (m, v, t))
+    assert torch.equal(new[~active], z[~active]) and not torch.equal(new[active], z[active])
+    assert (m[~active] == 0).all() and t.tolist() == [1, 0, 1, 0]
+    # a slot updated in a batch moves exactly as it would alone (per-slot Adam state)
+    m1, v1, t1 = torch.zeros(1, 16), torch.zeros(1, 16), torch.zeros(1)
+    alone = opt.step(z[:1], g[:1], torch.ones(1, dtype=torch.bool), (m1, v1, t1))
+    torch.testing.assert_close(alone, new[:1])
+
+
+def test_batched_run_stops_each_latent_on_its_own(parts):
+    generator, scorer = parts
+    opt = LatentOptimiser(generator, 16, scorer, step_size=0.05)
+    classes = np.array([0, 1, 2, 3, 4, 5])
+    thresholds = np.array([-np.inf, np.inf, -np.inf, np.inf, -np.inf, -np.inf])
+    result = opt.run(classes, thresholds, batch_size=4, max_steps=3, max_attempts=2, truncation=0.7, seed=0,
+                     progress=False)
+    reachable = thresholds < 0
+    assert result.success.tolist() == reachable.tolist()
+    assert (result.steps[reachable] == 0).all() and (result.attempts[reachable] == 1).all()
+    assert (result.attempts[~reachable] == 2).all() and (result.total_steps[~reachable] == 6).all()
+    # converged latents are the untouched truncated-normal starts
+    assert (result.z[reachable].abs() <= 0.7).all()
+    # scores really clear the thresholds of the jobs that succeeded
+    scores, _ = opt.scores(result.z[reachable], torch.as_tensor(classes[reachable]), grad=False)
+    assert (scores.numpy() >= thresholds[reachable]).all()
+
+
+def test_batched_and_one_at_a_time_agree_on_success(parts):
+    generator, scorer = parts
+    opt = LatentOptimiser(generator, 16, scorer, step_size=0.2)
+    with torch.no_grad():
+        base = float(opt.scores(torch.zeros(1, 16), torch.tensor([3]), grad=False)[0][0])
+    threshold = base + 0.05  # reachable in a few steps from most starts
+    batched = opt.run(np.array([3] * 4), np.full(4, threshold), 4, 40, 3, 0.7, seed=1, progress=False)
+    single = [one_at_a_time(opt, 3, threshold, 40, 3, 0.7, seed=s)[0] for s in range(4)]
+    assert batched.success.all() and all(single)
+
+
+def test_class_targets_and_patient_plan():
+    from cxrsynth.synthesis.archive import class_image_targets, plan_patients
+
+    labels = np.zeros((100, 15), np.uint8)
+    labels[:60, 0] = 1
+    labels[60:, 1] = 1
+    labels[:10, 2] = 1
+    targets = class_image_targets(labels, 110)
+    assert targets.sum() == 110 and targets[0] == 60 and targets[1] == 40 and targets[2] == 10
+    rng = np.random.default_rng(0)
+    classes, sizes = plan_patients(np.array([0, 2, 7, 25] + [0] * 11), (3, 6), rng)
+    for c, total in ((1, 2), (2, 7), (3, 25)):
+        assert sizes[classes == c].sum() == total
+    assert (sizes[classes != 1] >= 3).all() and (sizes <= 6).all()
+
+
+def test_local_samples_keep_their_patient_grouping():
+    from cxrsynth.synthesis.archive import SYNTHETIC_ID_OFFSET, archive_table, local_latents
+
+    centres = torch.randn(5, 32) * 3
+    counts = np.array([3, 6, 4, 5, 3])
+    z = local_latents(centres, counts, 0.2, torch.Generator().manual_seed(0))
+    owner = np.repeat(np.arange(5), counts)
+    nearest = torch.cdist(z, centres).argmin(1).numpy()
+    assert np.array_equal(nearest, owner) and float((z - centres[owner]).std()) == pytest.approx(0.2, abs=0.03)
+    table = archive_table(np.array([0, 1, 2, 3, 4]), counts, np.zeros((counts.sum(), 15), np.uint8),
+                          np.zeros(counts.sum()), 16, np.array([1, 2, 30805]))
+    assert table.groupby("Patient ID")["Follow-up #"].apply(list).tolist() == [list(range(k)) for k in counts]
+    assert (table["Patient ID"] >= SYNTHETIC_ID_OFFSET).all() and (table["Finding Labels"] == "No Finding").all()
+
+
+def test_synthetic_ids_never_equal_real_ones():
+    from cxrsynth.synthesis.archive import SYNTHETIC_ID_OFFSET, archive_table
+
+    args = (np.array([0, 0]), np.array([3, 3]), np.zeros((6, 15), np.uint8), np.zeros(6), 16)
+    table = archive_table(*args, real_ids=np.arange(1, 30806))
+    assert not set(table["Patient ID"]) & set(range(1, 30806))
+    with pytest.raises(ValueError, match="collide"):
+        archive_table(*args, real_ids=np.array([SYNTHETIC_ID_OFFSET + 1]))
+
+
+def test_archive_round_trips_through_the_projects_loaders(tmp_path):
+    from cxrsynth.config import LocalParams
+    from cxrsynth.data.metadata import read_data_entry
+    from cxrsynth.data.sources.local import import_local
+    from cxrsynth.synthesis.archive import CSV_NAME, archive_table, read_archive, write_archive
+
+    rng = np.random.default_rng(0)
+    counts = np.array([4, 3, 5])
+    labels = (rng.random((12, 15)) < 0.3).astype(np.uint8)
+    table = archive_table(np.array([2, 5, 0]), counts, labels, rng.random(12), 16, np.array([1, 2]))
+    images = rng.integers(0, 256, (12, 16, 16), dtype=np.uint8)
+    shards = write_archive(tmp_path / "archive", images, table, shard_images=5)
+    assert shards == ["images_001.tar", "images_002.tar", "images_003.tar"]
+
+    clean, report = read_data_entry(tmp_path / "archive" / CSV_NAME)
+    assert report.rejects == [] and len(clean) == 12
+    assert clean["image"].tolist() == table["Image Index"].tolist()
+    findings = labels[:, 1:].astype(bool)
+    np.testing.assert_array_equal(clean[list(LABELS[1:])].to_numpy().astype(bool), findings)
+    np.testing.assert_array_equal(clean["No Finding"].to_numpy().astype(bool), ~findings.any(1))
+
+    read_table, read_images = read_archive(tmp_path / "archive")
+    np.testing.assert_array_equal(read_images, images)
+
+    raw = tmp_path / "raw"
+    summary = import_local(LocalParams(images_dir=str(tmp_path / "archive"),
+                                       metadata_csv=str(tmp_path / "archive" / CSV_NAME)), raw)
+    assert summary["images"] == 12 and len(list((raw / "images").glob("*.png"))) == 12
+    again, _ = read_data_entry(next(raw.glob("Data_Entry*.csv")))
+    pd.testing.assert_frame_equal(again, clean)
+
+
+def test_encoder_learns_to_invert_a_generator():
+    from cxrsynth.synthesis.embedding import embed_images, latent_error, train_encoder
+
+    torch.manual_seed(0)
+    generator, _ = build_networks(CONFIG)
+    encoder = discriminator_head(CONFIG, CONFIG.z_dim)
+    before = latent_error(encoder, generator.eval(), 16, 128, seed=5)["latent_cosine"]
+    losses = train_encoder(encoder, generator, 16, 4096, 32, 2e-3, seed=0)
+    after = latent_error(encoder, generator, 16, 128, seed=5)["latent_cosine"]
+    assert losses[-1] < losses[0] and after > before + 0.1
+    images = np.random.default_rng(0).integers(0, 256, (5, 16, 16), dtype=np.uint8)
+    out = embed_images(encoder, generator, 16, images)
+    assert out.shape == (5, 16, 16) and out.dtype == np.uint8
