@@ -2,6 +2,7 @@
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +12,14 @@ from cxrsynth.config import load_section
 from cxrsynth.data.store import ImageStore
 from cxrsynth.io import atomic_dir, write_json
 from cxrsynth.labels import LABELS
+from cxrsynth.models.classifier import probabilities
 from cxrsynth.plots import contact_sheet
 from cxrsynth.runtime import resolve_device, use_all_cores
 from cxrsynth.sampling import load_generator, sample_images
 from cxrsynth.synthesis.archive import write_archive
 from cxrsynth.synthesis.build import build_archive, label_counts, optimise_classes, per_class_summary
-from cxrsynth.synthesis.scorers import load_scorer
+from cxrsynth.synthesis.scorers import load_scorer, prevalence_thresholds
+from cxrsynth.training.datamodule import StoreDataModule
 
 
 def run(args: argparse.Namespace) -> None:
@@ -29,6 +32,11 @@ def run(args: argparse.Namespace) -> None:
                "discriminator": load_scorer(args.d_classifier, device, "discriminator")}
     scorer, labeller = scorers[params.scorer], scorers["densenet"]
     source = ImageStore(args.store).table
+    if params.label_thresholds == "prevalence":
+        val = StoreDataModule(args.store, args.split, labeller.input_size, 256)
+        val.setup()
+        probs = probabilities(labeller.model, val.datasets["val"].all_images(), labeller.input_size).numpy()
+        labeller = replace(labeller, thresholds=prevalence_thresholds(probs, source[list(LABELS)].mean().to_numpy()))
 
     build = build_archive(generator, resolution, scorer, labeller, source, params)
     with atomic_dir(args.out) as out:
@@ -55,6 +63,8 @@ def run(args: argparse.Namespace) -> None:
         "seconds": round(build.seconds, 1),
         "accepted_latents_per_s": round(accepted / build.seconds, 2),
         "shards": shards,
+        "label_thresholds": {"kind": params.label_thresholds,
+                             **{n: round(float(t), 4) for n, t in zip(LABELS, labeller.thresholds)}},
         "per_class": per_class_summary(result),
         "scorers": comparison,
         "labels": label_counts(table, source),
@@ -83,6 +93,7 @@ if __name__ == "__main__":
     parser.add_argument("--classifier", type=Path, required=True, help="the DenseNet (labeller and a scorer)")
     parser.add_argument("--d-classifier", type=Path, required=True, help="the re-purposed discriminator")
     parser.add_argument("--store", type=Path, required=True, help="source store (prevalence, real patient IDs)")
+    parser.add_argument("--split", type=Path, required=True, help="split CSV (validation images for the labeller)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--examples", type=Path, required=True, help="Figure 7 PNG")

@@ -11,6 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 from cxrsynth.cli import stage_main
 from cxrsynth.config import load_section
 from cxrsynth.io import atomic_dir, write_json
@@ -22,6 +24,7 @@ from cxrsynth.training.classifier_fit import fit_classifier, save_classifier
 def run(args: argparse.Namespace) -> None:
     params = load_section("classifier", args.params)
     _, gan = load_generator(args.gan)
+    torch.manual_seed(params.seed)  # the new head's initial weights
     model = discriminator_head(gan, 15, load_discriminator_state(args.gan))
     resolution = gan.resolutions[-1]
     start = time.perf_counter()

@@ -181,3 +181,12 @@ def test_encoder_learns_to_invert_a_generator():
     images = np.random.default_rng(0).integers(0, 256, (5, 16, 16), dtype=np.uint8)
     out = embed_images(encoder, generator, 16, images)
     assert out.shape == (5, 16, 16) and out.dtype == np.uint8
+
+
+def test_prevalence_thresholds_label_as_often_as_the_source():
+    from cxrsynth.synthesis.scorers import prevalence_thresholds
+
+    probs = np.random.default_rng(0).random((1000, 3))
+    cut = prevalence_thresholds(probs, np.array([0.1, 0.5, 0.0]))
+    rates = (probs >= cut).mean(0)
+    assert abs(rates[0] - 0.1) < 0.005 and abs(rates[1] - 0.5) < 0.005 and cut[2] == 0.5

@@ -256,6 +256,9 @@ class ArchiveParams(_Section):
     severity_std: float = Field(1.0, ge=0)
     local_std: float = Field(0.2, ge=0, description="local sampling: follow-ups at z* + N(0, std^2)")
     follow_ups: tuple[int, int] = Field((3, 6), description="images per synthetic patient, drawn uniformly")
+    label_thresholds: Literal["youden", "prevalence"] = Field(
+        "youden", description="labeller cut-offs: the classifier's Youden thresholds, or per-class cut-offs "
+        "at which it labels the real validation images as often as the source holds each label")
     shard_images: int = Field(10_000, ge=1, description="PNGs per images_NNN.tar shard")
     seed: int = 0
     device: str = "auto"

@@ -36,7 +36,7 @@ def prevalence_by_split(table: pd.DataFrame, path: str | os.PathLike, title: str
     if xlim is not None:
         ax.set_xlim(*xlim)
     ax.set_title(title)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside the axes: never over a bar
     ax.grid(axis="x", alpha=0.3)
     _save(fig, path)
 

@@ -44,3 +44,10 @@ def severity_thresholds(base_logits: np.ndarray, classes: np.ndarray, mean: floa
     """Per latent, T_c = the class's Youden logit + |N(mean, std)| (section 4.3's severity)."""
     return base_logits[classes] + np.abs(rng.normal(mean, std, size=len(classes)))
 
+
+
+def prevalence_thresholds(probs: np.ndarray, prevalence: np.ndarray) -> np.ndarray:
+    """Per class, the score above which a fraction ``prevalence`` of these (real, held-out) images falls,
+    so the classifier labels that class about as often as the source does."""
+    return np.array([np.quantile(probs[:, c], 1.0 - p) if 0 < p < 1 else 0.5
+                     for c, p in enumerate(np.asarray(prevalence, dtype=np.float64))], dtype=np.float32)
