@@ -66,3 +66,15 @@ def test_saved_model_reloads_with_weights_only(trained, tmp_path):
     with torch.no_grad():
         reloaded = torch.sigmoid(model(normalise(images)))
     assert torch.allclose(reloaded, result.module.predict_probs(images), atol=1e-5)
+
+
+def test_bf16_mixed_precision_trains(trained, tmp_path):
+    """The full-scale settings' `precision: bf16-mixed`: one epoch runs under autocast, scores are
+    finite and the weights stay float32."""
+    root, params, _ = trained
+    bf16 = params.model_copy(update={"precision": "bf16-mixed", "max_epochs": 1})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = fit_classifier(root / "store", root / "split.csv", bf16, tmp_path)
+    assert np.isfinite(result.test["auroc_macro"])
+    assert all(v.dtype == torch.float32 for v in result.module.state_dict().values() if v.is_floating_point())

@@ -151,3 +151,29 @@ def test_ddp_two_cpu_processes_share_the_schedule(tmp_path, store):
     assert (result.stdout + result.stderr).count("train_gan: pggan") == 1
     state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
     assert state["gan_state"]["images_seen"] == 784 and state["global_step"] > 0
+
+
+def test_bf16_mixed_precision_trains_and_exports_float32_weights(tmp_path, store):
+    """The full-scale settings' `precision: bf16-mixed` (autocast; CPUs with bf16 run it too): the
+    losses stay finite, the weights and the exported EMA generator stay float32."""
+    text = TINY.format(**PG).replace("deterministic: true", "deterministic: true\n  precision: bf16-mixed")
+    (tmp_path / "params.yaml").write_text(text)
+    cmd = [sys.executable, str(ROOT / "stages" / "train_gan.py"), "--store", str(store), "--out", "model",
+           "--checkpoints", "ckpt", "--metrics", "gan.json", "--samples", "grid.png"]
+    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    import json
+    import math
+
+    metrics = json.loads((tmp_path / "gan.json").read_text())
+    assert metrics["images_shown"] == 784
+    assert math.isfinite(metrics["final_loss_d"]) and math.isfinite(metrics["final_loss_g"])
+    weights = torch.load(tmp_path / "model" / "generator.pt", weights_only=True)
+    assert all(w.dtype == torch.float32 and torch.isfinite(w).all() for w in weights.values())
+    generator, _ = load_generator(tmp_path / "model")
+    assert sample_images(generator, latents(4, 16, seed=0), 16).float().std() > 0
+    fp32 = tmp_path / "fp32"
+    fp32.mkdir()
+    assert stage(fp32, store, **PG).wait(timeout=600) == 0
+    reference = torch.load(fp32 / "model" / "generator.pt", weights_only=True)
+    assert not all(torch.equal(weights[k], reference[k]) for k in weights)  # autocast really ran

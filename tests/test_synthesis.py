@@ -190,3 +190,18 @@ def test_prevalence_thresholds_label_as_often_as_the_source():
     cut = prevalence_thresholds(probs, np.array([0.1, 0.5, 0.0]))
     rates = (probs >= cut).mean(0)
     assert abs(rates[0] - 0.1) < 0.005 and abs(rates[1] - 0.5) < 0.005 and cut[2] == 0.5
+
+
+def test_resized_synthetic_images_match_what_the_classifier_sees():
+    from cxrsynth.models.classifier import resize_to
+    from cxrsynth.synthesis.evaluation import resize_uint8
+
+    images = np.random.default_rng(0).integers(0, 256, (3, 32, 32), dtype=np.uint8)
+    assert resize_uint8(images, 32) is images
+    for size in (16, 64):
+        small = resize_uint8(images, size)
+        assert small.shape == (3, size, size) and small.dtype == np.uint8
+        seen = resize_to(torch.from_numpy(images).unsqueeze(1), size)[:, 0].numpy()
+        assert np.abs(small / 255.0 - seen).max() <= 0.5 / 255 + 1e-6
+    # shrinking averages 2x2 blocks
+    assert resize_uint8(images, 16)[0, 0, 0] == round(images[0, :2, :2].mean())

@@ -14,7 +14,7 @@ a slot is refilled), so every latent follows exactly the path it would follow al
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -38,7 +38,6 @@ class OptimisationResult:
     total_steps: np.ndarray
     attempts: np.ndarray
     batched_steps: int = 0
-    history: list = field(default_factory=list)
 
 
 def truncated_normal(n: int, dim: int, threshold: float, generator: torch.Generator, device) -> torch.Tensor:
@@ -85,79 +84,78 @@ class LatentOptimiser:
 
     def run(self, classes: np.ndarray, thresholds: np.ndarray, batch_size: int, max_steps: int,
             max_attempts: int, truncation: float, seed: int, progress: bool = True) -> OptimisationResult:
-        """Optimise one latent per job (``classes[j]``, logit threshold ``thresholds[j]``)."""
+        """Optimise one latent per job (``classes[j]``, logit threshold ``thresholds[j]``).
+
+        Slot bookkeeping (which job, attempts, steps, threshold) lives on the host, latents and
+        optimiser state on the device; each batched step reads back only the scores.
+        """
         device = next(self.generator.parameters()).device
         n, dim = len(classes), self.generator.z_dim
         rng = torch.Generator(device=device).manual_seed(seed)
-        out = OptimisationResult(np.asarray(classes), np.asarray(thresholds, dtype=np.float64),
-                                 np.zeros(n, bool), torch.zeros(n, dim), np.full(n, np.nan), np.zeros(n, np.int64),
-                                 np.zeros(n, np.int64), np.zeros(n, np.int64))
+        classes, thresholds = np.asarray(classes, np.int64), np.asarray(thresholds, np.float64)
+        out = OptimisationResult(classes, thresholds, np.zeros(n, bool), torch.zeros(n, dim), np.full(n, np.nan),
+                                 np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64))
         width = min(batch_size, n)
-        job = torch.full((width,), -1, dtype=torch.long)  # -1: empty slot
+        job = np.full(width, -1, np.int64)  # -1: empty slot
+        attempts, steps = np.zeros(width, np.int64), np.zeros(width, np.int64)
+        thr = np.zeros(width, np.float32)  # compared on the host with the scores read back
         z = torch.zeros(width, dim, device=device)
         cls = torch.zeros(width, dtype=torch.long, device=device)
-        thr = torch.zeros(width, device=device)
-        steps = torch.zeros(width, dtype=torch.long)
-        attempts = torch.zeros(width, dtype=torch.long)
         m, v, t = torch.zeros_like(z), torch.zeros_like(z), torch.zeros(width, device=device)
-        queue = iter(range(n))
-        classes_t = torch.as_tensor(np.asarray(classes), dtype=torch.long, device=device)
-        thresholds_t = torch.as_tensor(np.asarray(thresholds), dtype=torch.float32, device=device)
+        queued = 0  # jobs handed out so far
 
-        def fill(slots: torch.Tensor, fresh_job: bool) -> None:
-            for slot in slots.tolist():
-                if fresh_job:
-                    nxt = next(queue, None)
-                    job[slot] = -1 if nxt is None else nxt
-                    attempts[slot] = 0
-                    if nxt is None:
-                        continue
-                    cls[slot], thr[slot] = classes_t[nxt], thresholds_t[nxt]
-                z[slot] = truncated_normal(1, dim, truncation, rng, device)[0]
-                m[slot], v[slot], t[slot] = 0.0, 0.0, 0.0
-                steps[slot] = 0
-                attempts[slot] += 1
+        def on_device(slots: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(slots, dtype=torch.long, device=device)
 
-        fill(torch.arange(width), fresh_job=True)
+        def fill(slots: np.ndarray, fresh_job: bool) -> None:
+            """Fresh truncated-normal starts in ``slots``; with ``fresh_job``, the next queued jobs too."""
+            nonlocal queued
+            if fresh_job:
+                take = min(len(slots), n - queued)
+                job[slots[take:]] = -1
+                slots = slots[:take]
+                job[slots] = np.arange(queued, queued + take)
+                queued += take
+                attempts[slots] = 0
+                thr[slots] = thresholds[job[slots]]
+                cls[on_device(slots)] = on_device(classes[job[slots]])
+            if len(slots):
+                index = on_device(slots)
+                z[index] = truncated_normal(len(slots), dim, truncation, rng, device)
+                m[index], v[index], t[index] = 0.0, 0.0, 0.0
+                steps[slots] = 0
+                attempts[slots] += 1
+
+        fill(np.arange(width), fresh_job=True)
         bar = tqdm(total=n, desc=f"class optimisation ({self.scorer.name})", unit="latent", disable=not progress)
-        while (job >= 0).any():
-            # only occupied slots are computed: once the queue is empty the batch shrinks with the stragglers
-            occupied = torch.nonzero(job >= 0).flatten()
-            if len(occupied) == width:
+        while (live := job >= 0).any():
+            if live.all():
                 s, g = self.scores(z, cls, grad=True)
-            else:
-                index = occupied.to(device)
+            else:  # the queue is empty: only the stragglers' slots are computed
+                index = on_device(np.flatnonzero(live))
                 s_part, g_part = self.scores(z[index], cls[index], grad=True)
                 s = torch.full((width,), -torch.inf, device=device).index_copy(0, index, s_part)
                 g = torch.zeros_like(z).index_copy(0, index, g_part)
-            reached = s >= thr
-            # one small read per step: which slots finished decides what the next step computes
-            reached_cpu, s_cpu = reached.cpu() & (job >= 0), s.cpu()
-            done = torch.nonzero(reached_cpu).flatten()
-            for slot in done.tolist():
-                j = int(job[slot])
-                out.success[j], out.z[j], out.score[j] = True, z[slot].detach().cpu(), float(s_cpu[slot])
-                out.steps[j], out.total_steps[j] = int(steps[slot]), out.total_steps[j] + int(steps[slot])
-                out.attempts[j] = int(attempts[slot])
-            exhausted = torch.nonzero((steps >= max_steps) & ~reached_cpu & (job >= 0)).flatten()
-            retry, give_up = [], []
-            for slot in exhausted.tolist():
-                j = int(job[slot])
-                out.total_steps[j] += int(steps[slot])
-                (retry if attempts[slot] < max_attempts else give_up).append(slot)
-                if attempts[slot] >= max_attempts:
-                    out.attempts[j], out.score[j] = int(attempts[slot]), float(s_cpu[slot])
-            finished = torch.tensor(done.tolist() + give_up, dtype=torch.long)
-            bar.update(len(finished))
-            if len(retry):
-                fill(torch.tensor(retry), fresh_job=False)
-            if len(finished):
-                fill(finished, fresh_job=True)
-            moving = (job >= 0) & ~torch.isin(torch.arange(width), torch.tensor(retry + done.tolist() + give_up,
-                                                                                    dtype=torch.long))
-            moving = moving.to(device)
-            z = self.step(z, g, moving, (m, v, t)).detach()
-            steps += moving.cpu().long()
+            s_host = s.cpu().numpy()  # the one read per step: which slots finished decides the next step
+            reached = live & (s_host >= thr)
+            spent = live & ~reached & (steps >= max_steps)
+            done = np.flatnonzero(reached)
+            if len(done):
+                jobs = job[done]
+                out.success[jobs], out.score[jobs] = True, s_host[done]
+                out.z[torch.as_tensor(jobs)] = z[on_device(done)].detach().cpu()
+                out.steps[jobs], out.attempts[jobs] = steps[done], attempts[done]
+                out.total_steps[jobs] += steps[done]
+            out.total_steps[job[spent]] += steps[spent]
+            give_up = np.flatnonzero(spent & (attempts >= max_attempts))
+            retry = np.flatnonzero(spent & (attempts < max_attempts))
+            out.attempts[job[give_up]], out.score[job[give_up]] = attempts[give_up], s_host[give_up]
+            moving = live & ~reached & ~spent  # refilled slots wait for their first score
+            bar.update(len(done) + len(give_up))
+            fill(retry, fresh_job=False)
+            fill(np.concatenate([done, give_up]), fresh_job=True)
+            z = self.step(z, g, torch.as_tensor(moving, device=device), (m, v, t)).detach()
+            steps += moving
             out.batched_steps += 1
         bar.close()
         return out
