@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> None:
         "planned_patients": len(result.classes),
         "success_rate": round(accepted / len(result.classes), 4),
         "batched_steps": result.batched_steps,
+        "mean_occupied_slots": round(result.mean_occupied_slots, 2),
         "seconds": round(build.seconds, 1),
         "accepted_latents_per_s": round(accepted / build.seconds, 2),
         "shards": shards,

@@ -77,11 +77,43 @@ def test_batched_run_stops_each_latent_on_its_own(parts):
     assert result.success.tolist() == reachable.tolist()
     assert (result.steps[reachable] == 0).all() and (result.attempts[reachable] == 1).all()
     assert (result.attempts[~reachable] == 2).all() and (result.total_steps[~reachable] == 6).all()
+    # every scored latent is counted: per job, one score per step taken plus one per attempt
+    assert result.latents_scored == (result.total_steps + result.attempts).sum()
     # converged latents are the untouched truncated-normal starts
     assert (result.z[reachable].abs() <= 0.7).all()
     # scores really clear the thresholds of the jobs that succeeded
     scores, _ = opt.scores(result.z[reachable], torch.as_tensor(classes[reachable]), grad=False)
     assert (scores.numpy() >= thresholds[reachable]).all()
+
+
+def test_parallel_restarts_use_idle_slots_without_exceeding_the_attempts(parts):
+    generator, scorer = parts
+    opt = LatentOptimiser(generator, 16, scorer, step_size=0.05)
+    classes = np.array([0, 1, 2, 3, 4, 5])
+    thresholds = np.array([-np.inf, np.inf, -np.inf, np.inf, -np.inf, -np.inf])
+    runs = {flag: opt.run(classes, thresholds, batch_size=4, max_steps=3, max_attempts=2, truncation=0.7, seed=0,
+                          progress=False, parallel_restarts=flag) for flag in (False, True)}
+    for result in runs.values():
+        assert result.success.tolist() == (thresholds < 0).tolist()
+        assert (result.attempts[thresholds > 0] == 2).all() and (result.total_steps[thresholds > 0] == 6).all()
+        assert result.latents_scored == (result.total_steps + result.attempts).sum()
+    # jobs 1 and 3 run their second attempts beside their first once jobs 4 and 5 are done
+    assert runs[True].batched_steps < runs[False].batched_steps == 8
+
+
+def test_a_job_ends_with_its_first_converged_attempt(parts):
+    generator, scorer = parts
+    opt = LatentOptimiser(generator, 16, scorer, step_size=0.0)  # z never moves: only the start decides
+    starts = torch.randn(256, 16, generator=torch.Generator().manual_seed(5)).clamp(-0.7, 0.7)
+    threshold = float(opt.scores(starts, torch.full((256,), 3), grad=False)[0].quantile(0.8))
+    classes, thresholds = np.full(40, 3), np.full(40, threshold)
+    result = opt.run(classes, thresholds, batch_size=16, max_steps=1, max_attempts=4, truncation=0.7, seed=2,
+                     progress=False, parallel_restarts=True)
+    assert 0 < result.success.mean() < 1 and (result.attempts <= 4).all()
+    assert (result.attempts[~result.success] == 4).all()
+    scores, _ = opt.scores(result.z[result.success], torch.as_tensor(classes[result.success]), grad=False)
+    assert (scores.numpy() >= threshold).all() and (result.steps[result.success] == 0).all()
+    assert result.latents_scored == (result.total_steps + result.attempts).sum()
 
 
 def test_batched_and_one_at_a_time_agree_on_success(parts):

@@ -252,6 +252,8 @@ class ArchiveParams(_Section):
     max_steps: int = Field(60, ge=1, description="steps before an attempt gives up and restarts from a fresh z")
     max_attempts: int = Field(4, ge=1, description="fresh latents tried per optimisation before it counts as failed")
     batch_size: int = Field(64, ge=1, description="latents optimised together")
+    parallel_restarts: bool = Field(False, description="once the queue is empty, idle slots run slow jobs' "
+                                    "remaining attempts at the same time (fewer steps; pays on a GPU, not a CPU)")
     severity_mean: float = Field(1.0, description="T_c = Youden logit + |N(mean, std)|")
     severity_std: float = Field(1.0, ge=0)
     local_std: float = Field(0.2, ge=0, description="local sampling: follow-ups at z* + N(0, std^2)")

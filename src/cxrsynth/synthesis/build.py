@@ -41,7 +41,7 @@ def optimise_classes(generator, resolution: int, scorer: Scorer, classes: np.nda
     thresholds = severity_thresholds(scorer.logit_thresholds, classes, params.severity_mean, params.severity_std, rng)
     optimiser = LatentOptimiser(generator, resolution, scorer, params.step_size, params.optimiser)
     return optimiser.run(classes, thresholds, params.batch_size, params.max_steps, params.max_attempts,
-                         params.truncation, seed)
+                         params.truncation, seed, parallel_restarts=params.parallel_restarts)
 
 
 def build_archive(generator: torch.nn.Module, resolution: int, scorer: Scorer, labeller: Scorer,
