@@ -1,9 +1,11 @@
 """Class optimisation: batched, masked Algorithm 1 against one latent at a time.
 
 Same generator, same scorer, same jobs (classes and thresholds), same step budget.
-Reports accepted latents per second for both and the ratio. Uses the demo's trained
-generator and re-purposed discriminator when present (``dvc repro`` first), otherwise
-untrained networks of the demo's size.
+Reports accepted latents per second for one latent at a time and for the batched run with
+restarts in turn and in parallel, the ratios, how many fewer steps the batched runs take
+(the gain where a step costs the same at any width), and what batching alone can gain on
+the device (the model's cost per latent alone and in a batch). Uses the trained generator
+and scorer of the pipeline, so run ``dvc repro`` first.
 
     python benchmarks/class_optimisation.py [--jobs 64] [--scorer discriminator|densenet] [--device cuda]
 """
@@ -37,8 +39,11 @@ def main() -> None:
     device = resolve_device(args.device)
     from cxrsynth.sampling import load_generator
 
-    generator, gan = load_generator(args.gan, device)
     folder = Path("data/d_classifier" if args.scorer == "discriminator" else "data/classifier")
+    for needed in (args.gan, folder):
+        if not needed.is_dir():
+            raise SystemExit(f"class_optimisation: {needed} not found: run `dvc repro` first")
+    generator, gan = load_generator(args.gan, device)
     scorer = load_scorer(folder, device, args.scorer)
     rng = np.random.default_rng(0)
     classes = np.arange(args.jobs) % 15

@@ -93,7 +93,7 @@ class LatentOptimiser:
 
     def run(self, classes: np.ndarray, thresholds: np.ndarray, batch_size: int, max_steps: int,
             max_attempts: int, truncation: float, seed: int, progress: bool = True,
-            parallel_restarts: bool = True) -> OptimisationResult:
+            parallel_restarts: bool = False) -> OptimisationResult:
         """Optimise one latent per job (``classes[j]``, logit threshold ``thresholds[j]``).
 
         With ``parallel_restarts``, slots left idle once the queue is empty start the remaining
