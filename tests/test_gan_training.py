@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import signal
 import subprocess
@@ -46,11 +48,21 @@ def store(tmp_path_factory) -> Path:
     return root / "store"
 
 
+STAGE = [sys.executable, str(ROOT / "stages" / "train_gan.py"), "--out", "model", "--checkpoints", "ckpt",
+         "--metrics", "gan.json", "--samples", "grid.png"]
+
+
 def stage(workdir: Path, store: Path, **kw) -> subprocess.Popen:
+    """Start the stage in the background on TINY params filled with ``kw``."""
     (workdir / "params.yaml").write_text(TINY.format(**kw))
-    cmd = [sys.executable, str(ROOT / "stages" / "train_gan.py"), "--store", str(store), "--out", "model",
-           "--checkpoints", "ckpt", "--metrics", "gan.json", "--samples", "grid.png"]
-    return subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(STAGE + ["--store", str(store)], cwd=workdir, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def run_stage(workdir: Path, store: Path, params: str) -> subprocess.CompletedProcess:
+    """Run the stage to the end on the given params text."""
+    (workdir / "params.yaml").write_text(params)
+    return subprocess.run(STAGE + ["--store", str(store)], cwd=workdir, capture_output=True, text=True, timeout=600)
 
 
 PG = dict(arch="pggan", res=16, channels=[8, 8, 8], fade=[0, 96, 96], stable=[96, 96, 400], batch=[8, 8, 8], every=96)
@@ -92,8 +104,6 @@ def test_outputs_and_sampling_api(tmp_path, store):
     assert run.wait(timeout=600) == 0, run.stdout.read()
     grids = sorted(p.name for p in (tmp_path / "model" / "samples").iterdir())
     assert grids == ["01_4-stable.png", "02_8-fade.png", "03_8-stable.png", "04_16-fade.png", "05_16-stable.png"]
-    import json
-
     metrics = json.loads((tmp_path / "gan.json").read_text())
     assert metrics["images_shown"] == 784 and metrics["resolution"] == 16 and set(metrics["img_per_s"]) == {
         "4-stable", "8-fade", "8-stable", "16-fade", "16-stable"}
@@ -123,10 +133,7 @@ def test_dcgan_baseline_trains_through_the_same_stage(tmp_path, store):
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, store):
     bad = dict(PG, every=96)
-    (tmp_path / "params.yaml").write_text(TINY.format(**bad).replace("seed: 3", "seed: 3\n  lr: 1.0e+30"))
-    cmd = [sys.executable, str(ROOT / "stages" / "train_gan.py"), "--store", str(store), "--out", "model",
-           "--checkpoints", "ckpt", "--metrics", "gan.json", "--samples", "grid.png"]
-    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    result = run_stage(tmp_path, store, TINY.format(**bad).replace("seed: 3", "seed: 3\n  lr: 1.0e+30"))
     assert result.returncode == 1
     assert "non-finite loss" in result.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "model").exists() and not (tmp_path / "gan.json").exists()
@@ -140,13 +147,8 @@ def test_ddp_two_cpu_processes_share_the_schedule(tmp_path, store):
     over both processes, and only process 0 writes the outputs."""
     text = TINY.format(**PG).replace("deterministic: true", "deterministic: false\n  devices: 2\n"
                                      "  strategy: ddp_find_unused_parameters_true")
-    (tmp_path / "params.yaml").write_text(text)
-    cmd = [sys.executable, str(ROOT / "stages" / "train_gan.py"), "--store", str(store), "--out", "model",
-           "--checkpoints", "ckpt", "--metrics", "gan.json", "--samples", "grid.png"]
-    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    result = run_stage(tmp_path, store, text)
     assert result.returncode == 0, result.stderr[-2000:]
-    import json
-
     assert json.loads((tmp_path / "gan.json").read_text())["images_shown"] == 784
     assert (result.stdout + result.stderr).count("train_gan: pggan") == 1
     state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
@@ -157,14 +159,8 @@ def test_bf16_mixed_precision_trains_and_exports_float32_weights(tmp_path, store
     """The full-scale settings' `precision: bf16-mixed` (autocast; CPUs with bf16 run it too): the
     losses stay finite, the weights and the exported EMA generator stay float32."""
     text = TINY.format(**PG).replace("deterministic: true", "deterministic: true\n  precision: bf16-mixed")
-    (tmp_path / "params.yaml").write_text(text)
-    cmd = [sys.executable, str(ROOT / "stages" / "train_gan.py"), "--store", str(store), "--out", "model",
-           "--checkpoints", "ckpt", "--metrics", "gan.json", "--samples", "grid.png"]
-    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    result = run_stage(tmp_path, store, text)
     assert result.returncode == 0, result.stderr[-2000:]
-    import json
-    import math
-
     metrics = json.loads((tmp_path / "gan.json").read_text())
     assert metrics["images_shown"] == 784
     assert math.isfinite(metrics["final_loss_d"]) and math.isfinite(metrics["final_loss_g"])

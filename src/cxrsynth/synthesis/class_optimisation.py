@@ -187,9 +187,9 @@ class LatentOptimiser:
             retry, stop = np.array(retry, np.int64), np.array(stop, np.int64)
             moving = live & ~dropped & ~spent  # restarted slots wait for their first score
             release(np.flatnonzero(dropped))
-            np.add.at(out.total_steps, job[retry], steps[retry])
-            np.add.at(running, job[retry], -1)
-            start(retry, job[retry])
+            retry_jobs = job[retry]
+            release(retry)
+            start(retry, retry_jobs)
             stopped_jobs = job[stop]
             release(stop)
             gave_up = np.unique(stopped_jobs[(running[stopped_jobs] == 0) & ~ended[stopped_jobs]])
