@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cxrsynth.config import PrepareParams
+from cxrsynth.config.prepare import PrepareParams
 from cxrsynth.data.greyscale import area_pyramid, to_grey
 from cxrsynth.data.metadata import NIH_HEADER_LINE
 from cxrsynth.data.phantom import render_phantom

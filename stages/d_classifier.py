@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 
 from cxrsynth.cli import stage_main
-from cxrsynth.config import load_section
+from cxrsynth.config.base import load_section
+from cxrsynth.config.classifier import ClassifierParams
 from cxrsynth.io import atomic_dir, write_json
 from cxrsynth.models.d_classifier import discriminator_head
 from cxrsynth.sampling import load_discriminator_state, load_generator
@@ -22,7 +23,7 @@ from cxrsynth.training.classifier_fit import fit_classifier, save_classifier
 
 
 def run(args: argparse.Namespace) -> None:
-    params = load_section("classifier", args.params)
+    params = load_section(ClassifierParams, args.params)
     _, gan = load_generator(args.gan)
     torch.manual_seed(params.seed)  # the new head's initial weights
     model = discriminator_head(gan, 15, load_discriminator_state(args.gan))

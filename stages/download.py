@@ -4,7 +4,8 @@ import argparse
 from pathlib import Path
 
 from cxrsynth.cli import stage_main
-from cxrsynth.config import load_section
+from cxrsynth.config.base import load_section
+from cxrsynth.config.data import DataParams
 from cxrsynth.data.sources.demo import write_demo
 from cxrsynth.data.sources.local import import_local
 from cxrsynth.data.sources.nih import download_nih
@@ -12,7 +13,7 @@ from cxrsynth.io import atomic_dir
 
 
 def run(args: argparse.Namespace) -> None:
-    params = load_section("data", args.params)
+    params = load_section(DataParams, args.params)
     args.downloads.mkdir(parents=True, exist_ok=True)  # persistent: survives reruns for resume
     with atomic_dir(args.out) as raw:
         if params.source == "demo":

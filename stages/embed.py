@@ -9,7 +9,9 @@ import pandas as pd
 import torch
 
 from cxrsynth.cli import stage_main
-from cxrsynth.config import load_section
+from cxrsynth.config.base import load_section
+from cxrsynth.config.classifier import ClassifierParams
+from cxrsynth.config.embed import EmbedParams
 from cxrsynth.data.store import ImageStore
 from cxrsynth.io import atomic_dir, write_json
 from cxrsynth.labels import LABELS
@@ -32,8 +34,8 @@ def choose_patients(table: pd.DataFrame, n_images: int | None, seed: int) -> pd.
 
 
 def run(args: argparse.Namespace) -> None:
-    params = load_section("embed", args.params)
-    keep_size = load_section("classifier", args.params).input_size  # what the Table 2 classifier reads
+    params = load_section(EmbedParams, args.params)
+    keep_size = load_section(ClassifierParams, args.params).input_size  # what the Table 2 classifier reads
     use_all_cores()
     device = resolve_device(params.device)
     torch.manual_seed(params.seed)
@@ -67,12 +69,12 @@ def run(args: argparse.Namespace) -> None:
         "heldout": {k: round(v, 4) for k, v in check.items()},
         "heldout_latent_mse_predicting_zero": 1.0,  # the reference: E(x) = 0 scores the variance of z
         "pixel_mae": round(float(error), 4),
-        "seconds": round(time.perf_counter() - start, 1),
     }
     write_json(args.metrics, metrics)
     show = slice(0, 10)
     contact_sheet([("real", real[show]), ("G(E(real))", embedded[show])], args.figure, scale=max(1, 96 // resolution))
     print(f"embed: {len(table)} images, held-out latent MSE {check['latent_mse']:.3f}, pixel MAE {error:.3f}")
+    return {"encoder_and_embedding_seconds": round(time.perf_counter() - start, 1)}
 
 
 if __name__ == "__main__":

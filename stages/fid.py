@@ -10,10 +10,18 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from cxrsynth.cli import stage_main
-from cxrsynth.config import load_section
+from cxrsynth.config.base import load_section
+from cxrsynth.config.fid import FIDParams
 from cxrsynth.io import atomic_path, write_json
 from cxrsynth.metrics.extractors import build_extractors
-from cxrsynth.metrics.fid_sets import class_matrix, embed_2d, load_real_moments, pixel_change, stream_generated, table1
+from cxrsynth.metrics.fid_sets import (
+    class_matrix,
+    embed_2d,
+    load_real_moments,
+    pixel_change,
+    stream_generated,
+    table1,
+)
 from cxrsynth.plots import class_distances
 from cxrsynth.runtime import resolve_device, use_all_cores
 from cxrsynth.sampling import latents, load_generator
@@ -21,7 +29,7 @@ from cxrsynth.training.classifier_fit import load_classifier
 
 
 def run(args: argparse.Namespace) -> None:
-    params = load_section("fid", args.params)
+    params = load_section(FIDParams, args.params)
     use_all_cores()
     device = resolve_device(params.device)
     if not (args.real / "info.json").exists():

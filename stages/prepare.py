@@ -4,15 +4,16 @@ import argparse
 from pathlib import Path
 
 from cxrsynth.cli import stage_main
-from cxrsynth.config import load_section
+from cxrsynth.config.base import load_section
+from cxrsynth.config.prepare import PrepareParams
 from cxrsynth.data.prepare import label_examples, prepare_dataset
 from cxrsynth.data.store import ImageStore
-from cxrsynth.plots import contact_sheet
 from cxrsynth.io import atomic_dir, write_json
+from cxrsynth.plots import contact_sheet
 
 
 def run(args: argparse.Namespace) -> None:
-    params = load_section("prepare", args.params)
+    params = load_section(PrepareParams, args.params)
     with atomic_dir(args.out) as store:
         metrics = prepare_dataset(args.raw, store, params)
     write_json(args.metrics, metrics)

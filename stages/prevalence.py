@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from cxrsynth.cli import stage_main
-from cxrsynth.config import load_section
+from cxrsynth.config.base import load_section
+from cxrsynth.config.prevalence import PrevalenceParams
 from cxrsynth.io import atomic_path, write_json
 from cxrsynth.labels import LABELS
 from cxrsynth.metrics.prevalence import label_generated, prevalence_report
@@ -25,7 +26,7 @@ def _rounded(value):
 
 
 def run(args: argparse.Namespace) -> None:
-    params = load_section("prevalence", args.params)
+    params = load_section(PrevalenceParams, args.params)
     use_all_cores()
     device = resolve_device(params.device)
     classifier, thresholds, config = load_classifier(args.classifier, device)
@@ -66,6 +67,7 @@ def run(args: argparse.Namespace) -> None:
     prevalence_intervals(wide, args.figure, f"Label prevalence, {params.real_subset} real vs "
                                             f"{len(generated)} generated ({100 * params.level:.0f}% bootstrap)")
     print(f"prevalence: {len(metrics['labels_excluded'])} of 15 labels differ; bootstrap {bootstrap_s:.2f} s")
+    return {"bootstrap_seconds": round(bootstrap_s, 3)}
 
 
 if __name__ == "__main__":

@@ -10,17 +10,25 @@ import time
 from pathlib import Path
 
 from cxrsynth.cli import stage_main
-from cxrsynth.config import load_section
+from cxrsynth.config.base import load_section
+from cxrsynth.config.fid import FIDParams
+from cxrsynth.config.gan import GANParams
 from cxrsynth.data.store import ImageStore
 from cxrsynth.io import atomic_dir
 from cxrsynth.metrics.extractors import build_extractors
-from cxrsynth.metrics.fid_sets import REAL_GROUPS, real_membership, real_table, save_real_features, stream_real
+from cxrsynth.metrics.fid_sets import (
+    REAL_GROUPS,
+    real_membership,
+    real_table,
+    save_real_features,
+    stream_real,
+)
 from cxrsynth.runtime import resolve_device, use_all_cores
 from cxrsynth.training.classifier_fit import load_classifier
 
 
 def run(args: argparse.Namespace) -> None:
-    fid, gan = load_section("fid", args.params), load_section("gan", args.params)
+    fid, gan = load_section(FIDParams, args.params), load_section(GANParams, args.params)
     use_all_cores()
     device = resolve_device(fid.device)
     store = ImageStore(args.store)

@@ -4,7 +4,8 @@ import argparse
 from pathlib import Path
 
 from cxrsynth.cli import stage_main
-from cxrsynth.config import load_section
+from cxrsynth.config.base import load_section
+from cxrsynth.config.split import SplitParams
 from cxrsynth.data.split_stage import make_split
 from cxrsynth.data.store import ImageStore
 from cxrsynth.io import atomic_path, write_json
@@ -12,7 +13,7 @@ from cxrsynth.plots import prevalence_by_split
 
 
 def run(args: argparse.Namespace) -> None:
-    params = load_section("split", args.params)
+    params = load_section(SplitParams, args.params)
     store = ImageStore(args.store)
     split, metrics, prevalence = make_split(store.table, params, args.store)
     with atomic_path(args.out) as tmp:

@@ -2,29 +2,34 @@
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from cxrsynth.cli import stage_main
-from cxrsynth.config import load_section
+from cxrsynth.config.base import load_section
+from cxrsynth.config.classifier import ClassifierParams
+from cxrsynth.config.synth import SynthParams
 from cxrsynth.io import atomic_path, write_json, write_text
 from cxrsynth.labels import LABELS
 from cxrsynth.models.classifier import probabilities
 from cxrsynth.plots import prevalence_by_split
 from cxrsynth.synthesis.archive import read_archive
-from cxrsynth.synthesis.evaluation import real_column, table2, table2_markdown, train_on_synthetic
+from cxrsynth.synthesis.evaluation import (
+    real_column,
+    table2,
+    table2_markdown,
+    train_on_synthetic,
+)
 from cxrsynth.training.classifier_fit import load_classifier
 from cxrsynth.training.datamodule import StoreDataModule
 
 
 def run(args: argparse.Namespace) -> None:
-    synth = load_section("synth", args.params)
-    base = load_section("classifier", args.params)
+    synth = load_section(SynthParams, args.params)
+    base = load_section(ClassifierParams, args.params)
     params = base.model_copy(update={"seed": synth.seed, "max_epochs": synth.max_epochs or base.max_epochs})
-    start = time.perf_counter()
     real = StoreDataModule(args.store, args.split, params.input_size, params.batch_size)
     real.setup()
     test = real.datasets["test"]
@@ -47,8 +52,7 @@ def run(args: argparse.Namespace) -> None:
     table = table2(results)
     metrics = {"per_class": {k: v for k, v in table.items() if k != "macro"}, "macro": table["macro"],
                "train_images": {"embedded": len(embedded_table), "class_generated": len(archive_table)},
-               "test_images": len(test_labels), "input_size": params.input_size, "max_epochs": params.max_epochs,
-               "seconds": round(time.perf_counter() - start, 1)}
+               "test_images": len(test_labels), "input_size": params.input_size, "max_epochs": params.max_epochs}
     write_json(args.metrics, metrics)
     write_text(args.markdown, "# Table 2: test AUROC on real images, by training data\n\n" + table2_markdown(table))
     long = pd.DataFrame([{"bar": f"{name} | {col}", "class": name, "training": col, "auroc": table[name][col]}

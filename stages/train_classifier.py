@@ -6,14 +6,15 @@ import time
 from pathlib import Path
 
 from cxrsynth.cli import stage_main
-from cxrsynth.config import load_section
+from cxrsynth.config.base import load_section
+from cxrsynth.config.classifier import ClassifierParams
 from cxrsynth.io import atomic_dir, atomic_path, write_json
 from cxrsynth.plots import roc_curves
 from cxrsynth.training.classifier_fit import fit_classifier, save_classifier
 
 
 def run(args: argparse.Namespace) -> None:
-    params = load_section("classifier", args.params)
+    params = load_section(ClassifierParams, args.params)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="classifier-") as work:
         result = fit_classifier(args.store, args.split, params, Path(work), args.live)

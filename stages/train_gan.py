@@ -3,31 +3,27 @@
 import argparse
 import os
 import shutil
-import time
 from pathlib import Path
 
 import torch
 
 from cxrsynth.cli import stage_main
-from cxrsynth.config import load_section
+from cxrsynth.config.base import load_section
+from cxrsynth.config.gan import GANParams
 from cxrsynth.io import atomic_dir, write_json
 from cxrsynth.training.gan_fit import export_generator, fit_gan, gan_config
-from cxrsynth.training.gan_module import NonFiniteLossError
 
 
 def run(args: argparse.Namespace) -> None:
-    params = load_section("gan", args.params)
+    params = load_section(GANParams, args.params)
     torch.set_num_threads(params.threads or os.cpu_count() or 1)
     config = gan_config(params)
     trainer_kwargs = dict(accelerator=params.accelerator, devices=params.devices, num_nodes=params.num_nodes,
                           strategy=params.strategy, precision=params.precision, deterministic=params.deterministic)
-    start = time.perf_counter()
-    try:
-        module = fit_gan(args.store, config, args.checkpoints, params.checkpoint_every, trainer_kwargs, args.live)
-    except NonFiniteLossError as err:
-        raise RuntimeError(str(err)) from None
-    if not module.trainer.is_global_zero:  # under DDP, process 0 writes the outputs
+    fit = fit_gan(args.store, config, args.checkpoints, params.checkpoint_every, trainer_kwargs, args.live)
+    if not fit.is_global_zero:  # under DDP, process 0 writes the outputs
         return
+    module = fit.module
     with atomic_dir(args.out) as out:
         export_generator(module, out, args.checkpoints / "samples")
     final = sorted((args.out / "samples").glob("*.png"))[-1]
@@ -36,14 +32,14 @@ def run(args: argparse.Namespace) -> None:
         "arch": params.arch,
         "resolution": config.resolutions[-1],
         "images_shown": module.images_seen,
-        "img_per_s": module.phase_rates,
         "final_loss_d": round(module.last_losses.get("d", float("nan")), 4),
         "final_loss_g": round(module.last_losses.get("g", float("nan")), 4),
         "phases": module.finished_phases,
     }
     write_json(args.metrics, metrics)
-    print(f"train_gan: {params.arch} to {metrics['resolution']}px, {module.images_seen} images, "
-          f"{time.perf_counter() - start:.0f} s")
+    print(f"train_gan: {params.arch} to {metrics['resolution']}px, {module.images_seen} images "
+          f"({'re-exported, no training' if fit.action == 'finished' else fit.action})")
+    return {"checkpoint": fit.action, "img_per_s": module.phase_rates}
 
 
 if __name__ == "__main__":

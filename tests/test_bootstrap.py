@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cxrsynth.metrics.bootstrap import bootstrap_prevalence, compare_prevalence, naive_bootstrap
+from cxrsynth.metrics.bootstrap import (
+    bootstrap_prevalence,
+    compare_prevalence,
+    naive_bootstrap,
+)
 
 
 def test_closed_form_intervals_match_the_resampling_loop():

@@ -10,8 +10,17 @@ import pytest
 import torch
 from torchvision.models import densenet121
 
-from cxrsynth.metrics.auroc import evaluate, per_class_auroc, roc_table, youden_thresholds
-from cxrsynth.models.classifier import IMAGENET_FILE, build_classifier, penultimate_features
+from cxrsynth.metrics.auroc import (
+    evaluate,
+    per_class_auroc,
+    roc_table,
+    youden_thresholds,
+)
+from cxrsynth.models.classifier import (
+    IMAGENET_FILE,
+    build_classifier,
+    penultimate_features,
+)
 from cxrsynth.training.augment import augment_batch
 from cxrsynth.training.losses import class_weights, weighted_bce
 

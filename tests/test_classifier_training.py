@@ -9,13 +9,20 @@ import numpy as np
 import pytest
 import torch
 
-from cxrsynth.config import ClassifierParams, DemoParams, PrepareParams, SplitParams
+from cxrsynth.config.classifier import ClassifierParams
+from cxrsynth.config.data import DemoParams
+from cxrsynth.config.prepare import PrepareParams
+from cxrsynth.config.split import SplitParams
 from cxrsynth.data.prepare import prepare_dataset
 from cxrsynth.data.sources.demo import write_demo
 from cxrsynth.data.split_stage import make_split
 from cxrsynth.data.store import ImageStore
 from cxrsynth.models.classifier import normalise
-from cxrsynth.training.classifier_fit import fit_classifier, load_classifier, save_classifier
+from cxrsynth.training.classifier_fit import (
+    fit_classifier,
+    load_classifier,
+    save_classifier,
+)
 
 
 @pytest.fixture(scope="module")

@@ -4,26 +4,28 @@ from __future__ import annotations
 
 import pytest
 
-from cxrsynth.config import ParamsError, load_section, parse_section, read_params
+from cxrsynth.config.base import ParamsError, load_section, parse_section, read_params
+from cxrsynth.config.data import DataParams
+from cxrsynth.config.split import SplitParams
 
 
 def test_exponent_float_stays_float(tmp_path):
     (tmp_path / "params.yaml").write_text("data:\n  nih:\n    backoff_s: 1e-05\n")
     params = read_params(tmp_path / "params.yaml")
     assert isinstance(params["data"]["nih"]["backoff_s"], float)
-    assert load_section("data", tmp_path / "params.yaml").nih.backoff_s == 1e-05
+    assert load_section(DataParams, tmp_path / "params.yaml").nih.backoff_s == 1e-05
 
 
 def test_repo_params_are_valid():
     from pathlib import Path
 
-    root = Path(__file__).parents[1]
-    from cxrsynth.config import SECTIONS, read_params
+    from cxrsynth.config.sections import SECTIONS
 
+    root = Path(__file__).parents[1]
     for path in (root / "params.yaml", root / "params" / "nih.yaml"):
         assert set(read_params(path)) == set(SECTIONS), path  # every section present, none unknown
-        for section in SECTIONS:
-            load_section(section, path)
+        for model in SECTIONS.values():
+            load_section(model, path)
 
 
 @pytest.mark.parametrize(
@@ -42,13 +44,14 @@ def test_repo_params_are_valid():
 )
 def test_bad_param_names_key(tmp_path, text, key):
     (tmp_path / "p.yaml").write_text(text)
-    section = key.split(".")[0]
+    from cxrsynth.config.sections import SECTIONS
+
     with pytest.raises(ParamsError) as err:
-        load_section(section, tmp_path / "p.yaml")
+        load_section(SECTIONS[key.split(".")[0]], tmp_path / "p.yaml")
     message = str(err.value)
     assert key in message and "\n" not in message
 
 
 def test_missing_section():
     with pytest.raises(ParamsError, match="missing section 'split'"):
-        parse_section({"data": {}}, "split")
+        parse_section({"data": {}}, SplitParams)

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from cxrsynth.config import DemoParams, PrepareParams
+from cxrsynth.config.data import DemoParams
+from cxrsynth.config.prepare import PrepareParams
 from cxrsynth.data.metadata import read_bbox_list, read_data_entry, read_image_list
 from cxrsynth.data.prepare import prepare_dataset
 from cxrsynth.data.sources.demo import bundled_sample_text, select_rows, write_demo

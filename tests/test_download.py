@@ -10,9 +10,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from cxrsynth.config import NIHParams
+from cxrsynth.config.data import NIHParams
 from cxrsynth.data.sources import nih
-from cxrsynth.data.sources.nih import Archive, DownloadError, UnsafeArchiveError, download, safe_extract
+from cxrsynth.data.sources.nih import (
+    Archive,
+    DownloadError,
+    UnsafeArchiveError,
+    download,
+    safe_extract,
+)
 
 
 def make_tar(members: dict[str, bytes], *, extra: list[tarfile.TarInfo] = ()) -> bytes:

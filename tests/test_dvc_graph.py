@@ -32,3 +32,71 @@ def test_data_outputs_are_cached():
     data = [(name, path) for name, path, options in outputs() if path.startswith("data/")]
     assert {path for _, path in data} >= {"data/raw", "data/gan/model", "data/gan/checkpoints", "data/archive"}
     assert all(options.get("cache", True) for _, path, options in outputs() if path.startswith("data/"))
+
+
+def stage_specs() -> dict:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+def script_of(stage: dict) -> str:
+    cmd = stage["cmd"] if isinstance(stage["cmd"], str) else " ".join(stage["cmd"])
+    words = cmd.split()
+    assert words[0] == "python" and words[1].startswith("stages/"), cmd
+    return words[1]
+
+
+def test_every_stage_lists_exactly_the_modules_it_imports():
+    """A stage's `src/` deps are the project modules its script imports, transitively: a missing one
+    leaves stale results after an edit, a surplus one reruns the stage (and maybe the GAN) for nothing."""
+    from cxrsynth.provenance import import_closure
+
+    problems = []
+    for name, stage in stage_specs().items():
+        script = script_of(stage)
+        deps = [d for d in stage.get("deps", []) if isinstance(d, str)]
+        assert script in deps, f"{name}: its script {script} is not a dependency"
+        listed = {d for d in deps if d.startswith("src/") and d.endswith(".py")}
+        folders = [d for d in deps if d.startswith("src/") and (ROOT / d).is_dir()]
+        wanted = {str(p.relative_to(ROOT)) for p in import_closure([ROOT / script])}
+        if folders:
+            problems.append(f"{name}: list modules, not folders: {folders}")
+        if wanted - listed:
+            problems.append(f"{name}: missing {sorted(wanted - listed)}")
+        if listed - wanted:
+            problems.append(f"{name}: surplus {sorted(listed - wanted)}")
+    assert not problems, "\n".join(problems) + "\n(python tools/stage_deps.py <stage> prints the right list)"
+
+
+def test_params_are_validated_before_any_stage_runs():
+    """The `params` stage validates every section and is an ancestor of every other stage, so a bad
+    value fails before DVC removes the outputs of the stage it belongs to. A stage depends on the
+    validated file of each section it reads whole; the params stage's outputs persist through a
+    failed check."""
+    from cxrsynth.config.sections import SECTIONS
+
+    stages = stage_specs()
+    check = stages["params"]
+    assert check["params"] == list(SECTIONS)
+    outs = {next(iter(o)): o[next(iter(o))] for o in check["outs"]}
+    assert set(outs) == {f"data/params/{s}.json" for s in SECTIONS}
+    assert all(options.get("persist") is True for options in outs.values())
+
+    producer = {}
+    for name, stage in stages.items():
+        for out in stage.get("outs", []):
+            producer[out if isinstance(out, str) else next(iter(out))] = name
+
+    def parents(name: str) -> set[str]:
+        return {producer[d] for d in stages[name].get("deps", []) if d in producer}
+
+    for name, stage in stages.items():
+        if name == "params":
+            continue
+        for section in [p for p in stage.get("params", []) if isinstance(p, str) and "." not in p]:
+            assert f"data/params/{section}.json" in stage["deps"], f"{name}: does not depend on data/params/{section}.json"
+        seen, todo = set(), [name]
+        while todo:
+            for parent in parents(todo.pop()) - seen:
+                seen.add(parent)
+                todo.append(parent)
+        assert "params" in seen, f"{name}: the params stage is not among its ancestors"

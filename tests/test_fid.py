@@ -9,7 +9,12 @@ import scipy.linalg
 import torch
 
 from cxrsynth.labels import FINDINGS, LABELS
-from cxrsynth.metrics.frechet import Gaussian, GroupMoments, frechet_distance, pairwise_frechet
+from cxrsynth.metrics.frechet import (
+    Gaussian,
+    GroupMoments,
+    frechet_distance,
+    pairwise_frechet,
+)
 
 
 def scipy_frechet(mu1, s1, mu2, s2) -> float:
@@ -90,7 +95,13 @@ def _table(n=80, seed=0):
 
 
 def test_table1_and_class_matrix_from_streamed_sets():
-    from cxrsynth.metrics.fid_sets import REAL_GROUPS, class_matrix, embed_2d, real_membership, table1
+    from cxrsynth.metrics.fid_sets import (
+        REAL_GROUPS,
+        class_matrix,
+        embed_2d,
+        real_membership,
+        table1,
+    )
 
     table = _table()
     members = real_membership(table)

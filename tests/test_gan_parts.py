@@ -9,7 +9,15 @@ import pytest
 import torch
 
 from cxrsynth.models.dcgan import DCGANDiscriminator, DCGANGenerator
-from cxrsynth.models.layers import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, downsample2, fade_real, pixel_norm, upsample2
+from cxrsynth.models.layers import (
+    EqualizedConv2d,
+    EqualizedLinear,
+    MinibatchStdDev,
+    downsample2,
+    fade_real,
+    pixel_norm,
+    upsample2,
+)
 from cxrsynth.models.pggan import PGGANDiscriminator, PGGANGenerator
 from cxrsynth.training.ema import update_ema, warmup_decay
 from cxrsynth.training.gan_losses import gradient_penalty, wgan_gp_d_loss

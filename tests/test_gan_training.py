@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cxrsynth.config import DemoParams, PrepareParams
+from cxrsynth.config.data import DemoParams
+from cxrsynth.config.prepare import PrepareParams
 from cxrsynth.data.prepare import prepare_dataset
 from cxrsynth.data.sources.demo import write_demo
 from cxrsynth.sampling import latents, load_generator, sample_images
@@ -49,7 +50,7 @@ def store(tmp_path_factory) -> Path:
 
 
 STAGE = [sys.executable, str(ROOT / "stages" / "train_gan.py"), "--out", "model", "--checkpoints", "ckpt",
-         "--metrics", "gan.json", "--samples", "grid.png"]
+         "--metrics", "gan.json", "--samples", "grid.png", "--timings", "timings.json"]
 
 
 def stage(workdir: Path, store: Path, **kw) -> subprocess.Popen:
@@ -105,19 +106,25 @@ def test_outputs_and_sampling_api(tmp_path, store):
     grids = sorted(p.name for p in (tmp_path / "model" / "samples").iterdir())
     assert grids == ["01_4-stable.png", "02_8-fade.png", "03_8-stable.png", "04_16-fade.png", "05_16-stable.png"]
     metrics = json.loads((tmp_path / "gan.json").read_text())
-    assert metrics["images_shown"] == 784 and metrics["resolution"] == 16 and set(metrics["img_per_s"]) == {
-        "4-stable", "8-fade", "8-stable", "16-fade", "16-stable"}
+    phases = {"4-stable", "8-fade", "8-stable", "16-fade", "16-stable"}
+    assert metrics["images_shown"] == 784 and metrics["resolution"] == 16 and set(metrics["phases"]) == phases
+    timings = json.loads((tmp_path / "timings.json").read_text())  # outside the hashed metrics
+    assert set(timings["img_per_s"]) == phases and timings["checkpoint"] == "fresh" and timings["seconds"] > 0
     generator, config = load_generator(tmp_path / "model")
     z = latents(10, config.z_dim, seed=0, truncation=0.7)
     assert z.abs().max() <= 0.7
     images = sample_images(generator, z, 16, batch_size=4)
     assert images.shape == (10, 1, 16, 16) and images.dtype == torch.uint8
     assert torch.equal(images, sample_images(generator, z, 16, batch_size=10))  # batching does not change results
-    again = stage(tmp_path, store, **PG)  # a finished checkpoint is not resumed: the run starts over
-    assert again.wait(timeout=600) == 0
-    assert json.loads((tmp_path / "gan.json").read_text())["images_shown"] == 784
-    assert torch.equal(torch.load(tmp_path / "model" / "generator.pt", weights_only=True)["to_image.b16.weight"],
-                       generator.state_dict()["to_image.b16.weight"])  # same seed, same result
+    checkpoint = (tmp_path / "ckpt" / "last.ckpt").read_bytes()
+    exported = {name: (tmp_path / "model" / name).read_bytes() for name in ("generator.pt", "discriminator.pt")}
+    again = run_stage(tmp_path, store, TINY.format(**PG))  # the same run, finished: exported again, no training
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "exporting it without training" in again.stdout
+    assert json.loads((tmp_path / "timings.json").read_text())["checkpoint"] == "finished"
+    assert json.loads((tmp_path / "gan.json").read_text()) == metrics
+    assert (tmp_path / "ckpt" / "last.ckpt").read_bytes() == checkpoint
+    assert all((tmp_path / "model" / name).read_bytes() == data for name, data in exported.items())
     out = subprocess.run([sys.executable, "-m", "cxrsynth.sampling", "--gan", str(tmp_path / "model"), "--n", "5",
                           "--out", str(tmp_path / "pngs"), "--device", "cpu"], capture_output=True, text=True)
     assert out.returncode == 0 and len(list((tmp_path / "pngs").glob("*.png"))) == 5
@@ -173,3 +180,55 @@ def test_bf16_mixed_precision_trains_and_exports_float32_weights(tmp_path, store
     assert stage(fp32, store, **PG).wait(timeout=600) == 0
     reference = torch.load(fp32 / "model" / "generator.pt", weights_only=True)
     assert not all(torch.equal(weights[k], reference[k]) for k in weights)  # autocast really ran
+
+
+def test_a_checkpoint_is_reused_only_by_the_run_that_made_it(tmp_path, store, tmp_path_factory):
+    """An unfinished checkpoint is not resumed by a run on other data or with other gan params: the run
+    starts over and says why in one line."""
+    other = tmp_path_factory.mktemp("otherstore")
+    write_demo(other / "raw", DemoParams(n_images=64, size=64, workers=1, seed=1))
+    (other / "store").mkdir()
+    prepare_dataset(other / "raw", other / "store", PrepareParams(size=64, workers=1))
+
+    def killed_after_first_checkpoint(**kw) -> None:
+        run = stage(tmp_path, store, **kw)
+        deadline = time.time() + 300
+        while not (tmp_path / "ckpt" / "last.ckpt").exists():
+            assert run.poll() is None and time.time() < deadline, "run ended before its first checkpoint"
+            time.sleep(0.02)
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait()
+
+    killed_after_first_checkpoint(**PG)
+    result = run_stage(tmp_path, other / "store", TINY.format(**PG))
+    assert result.returncode == 0, result.stderr[-2000:]
+    line = next(l for l in result.stdout.splitlines() if l.startswith("gan: "))
+    assert "another run" in line and "data (store" in line and "starting over" in line, line
+    assert json.loads((tmp_path / "timings.json").read_text())["checkpoint"] == "restart"
+
+    (tmp_path / "ckpt" / "last.ckpt").unlink()
+    killed_after_first_checkpoint(**PG)
+    result = run_stage(tmp_path, store, TINY.format(**PG).replace("seed: 3", "seed: 3\n  lr: 2.0e-3"))
+    line = next(l for l in result.stdout.splitlines() if l.startswith("gan: "))
+    assert result.returncode == 0 and "gan params lr" in line and "starting over" in line, line
+
+
+def test_the_run_key_names_what_differs(tmp_path):
+    from cxrsynth.training.gan_fit import checkpoint_decision, run_key
+    from cxrsynth.training.gan_module import GANConfig
+
+    config = GANConfig(z_dim=16, channels=[8, 8], fade_images=[0, 8], stable_images=[8, 8], batch_sizes=[4, 4])
+    key = run_key(config, "a" * 64)
+    assert key == run_key(GANConfig(**{**config.__dict__, "log_every": 7}), "a" * 64)  # log_every changes no training
+    assert key != run_key(config, "a" * 64, {"precision": "bf16-mixed"})
+    path = tmp_path / "last.ckpt"
+    assert checkpoint_decision(path, key, 24)[0] == "fresh"
+    torch.save({"gan_state": {"run_key": {**key, "code": "0" * 64}, "images_seen": 8}}, path)
+    action, reason = checkpoint_decision(path, key, 24)
+    assert action == "restart" and "training code" in reason and "gan params" not in reason
+    torch.save({"gan_state": {"run_key": key, "images_seen": 8}}, path)
+    assert checkpoint_decision(path, key, 24)[0] == "resume"
+    torch.save({"gan_state": {"run_key": key, "images_seen": 24}}, path)
+    assert checkpoint_decision(path, key, 24)[0] == "finished"
+    path.write_bytes(b"not a checkpoint")
+    assert checkpoint_decision(path, key, 24)[0] == "restart"

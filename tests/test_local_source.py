@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from conftest import write_raw
 
-from cxrsynth.config import LocalParams
+from cxrsynth.config.data import LocalParams
 from cxrsynth.data.metadata import MetadataError
 from cxrsynth.data.sources.local import import_local
-from conftest import write_raw
 
 
 def test_local_copy_linked(tmp_path):

@@ -6,7 +6,13 @@ import math
 
 import pytest
 
-from cxrsynth.data.metadata import MetadataError, parse_age, read_bbox_list, read_data_entry, read_image_list
+from cxrsynth.data.metadata import (
+    MetadataError,
+    parse_age,
+    read_bbox_list,
+    read_data_entry,
+    read_image_list,
+)
 from cxrsynth.labels import LABELS, UnknownLabelError, parse_label_string
 
 HEADER = "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position,OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y]"

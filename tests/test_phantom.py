@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cxrsynth.data.phantom import FINDING_SIGNATURES, render_phantom, signature_table_markdown
+from cxrsynth.data.phantom import (
+    FINDING_SIGNATURES,
+    render_phantom,
+    signature_table_markdown,
+)
 from cxrsynth.labels import FINDINGS
 
 PATIENTS = [("M", 55, "PA", 1), ("F", 30, "PA", 2), ("M", 70, "AP", 3), ("F", 9, "AP", 4), ("F", 62, "PA", 5)]

@@ -75,12 +75,16 @@ def test_classifier_meets_the_demo_targets(repo):
 
 def test_gan_trained_and_exported(repo):
     gan = json.loads((repo / "metrics" / "gan.json").read_text())
-    from cxrsynth.config import load_section
+    from cxrsynth.config.base import load_section
+    from cxrsynth.config.gan import GANParams
 
-    params = load_section("gan", repo / "params.yaml")
+    params = load_section(GANParams, repo / "params.yaml")
     shown = sum(params.fade_images) + sum(params.stable_images)
     assert gan["arch"] == "pggan" and gan["resolution"] == 32 and gan["images_shown"] == shown
-    assert set(gan["img_per_s"]) == {"4-stable", "8-fade", "8-stable", "16-fade", "16-stable", "32-fade", "32-stable"}
+    phases = {"4-stable", "8-fade", "8-stable", "16-fade", "16-stable", "32-fade", "32-stable"}
+    assert set(gan["phases"]) == phases and "img_per_s" not in gan  # timings are kept out of hashed outputs
+    timings = json.loads((repo / "metrics" / "timings" / "train_gan.json").read_text())
+    assert set(timings["img_per_s"]) == phases and timings["checkpoint"] == "fresh"
     from cxrsynth.sampling import latents, load_generator, sample_images
 
     generator, config = load_generator(repo / "data" / "gan" / "model")
@@ -162,6 +166,90 @@ def test_second_repro_does_nothing_and_status_is_clean(repo):
     assert all(stage in dag for stage in ("download", "prepare", "split", "train_classifier", "train_gan",
                                           "real_features", "fid", "prevalence", "d_classifier", "archive",
                                           "embed", "synthetic_auroc"))
+
+
+def tree_digest(*folders: Path) -> dict[str, str]:
+    """sha256 of every file under ``folders`` (links followed), by relative path."""
+    import hashlib
+
+    return {str(path): hashlib.sha256(path.read_bytes()).hexdigest()
+            for folder in folders for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+BAD_VALUES = {  # one bad value per section: (key as written in params.yaml, replacement line)
+    "data": ("  source: demo ", "  source: kaggle "),
+    "prepare": ("  size: 64                # largest", "  size: 60                # largest"),
+    "split": ("  fractions: [0.7, 0.1, 0.2]", "  fractions: [0.7, 0.2, 0.2]"),
+    "classifier": ("  input_size: 32 ", "  input_size: 48 "),
+    "gan": ("  resolution: 32 ", "  resolution: 48 "),
+    "fid": ("  extractor: both ", "  extractor: clip "),
+    "prevalence": ("  n_bootstrap: 10000 ", "  n_bootstrap: 5 "),
+    "archive": ("  scorer: discriminator ", "  scorer: inception "),
+    "embed": ("  init: random ", "  init: sideways "),
+    "synth": ("  val_fraction: 0.125", "  val_fraction: 1.5"),
+}
+
+
+def test_a_bad_value_in_any_section_changes_no_output(repo):
+    """DVC deletes a stage's outputs before running it; the params stage fails first, so a mistake in
+    params.yaml leaves data/ and metrics/ byte-identical."""
+    params = (repo / "params.yaml").read_text()
+    before = tree_digest(repo / "data", repo / "metrics")
+    env = dict(os.environ, DVC_NO_ANALYTICS="1", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    try:
+        for section, (good, bad) in BAD_VALUES.items():
+            assert params.count(good) == 1, (section, good)
+            (repo / "params.yaml").write_text(params.replace(good, bad))
+            result = subprocess.run(["dvc", "repro"], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+            assert result.returncode != 0, section
+            assert f"error: params.yaml: {section}" in result.stderr + result.stdout, (section, result.stderr[-800:])
+            assert tree_digest(repo / "data", repo / "metrics") == before, section
+    finally:
+        (repo / "params.yaml").write_text(params)
+    assert "up to date" in sh(["dvc", "status"], repo)
+
+
+def changed_stages(repo: Path) -> set[str]:
+    status = json.loads(sh(["dvc", "status", "--json"], repo, stdout_only=True))
+    return {name.split(":")[-1] for name in status}
+
+
+def importers(module: str) -> set[str]:
+    import yaml
+
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    return {name for name, stage in stages.items() if module in stage["deps"]}
+
+
+def test_a_code_edit_makes_stale_exactly_the_stages_that_import_it(repo):
+    for module in ("src/cxrsynth/config/archive.py", "src/cxrsynth/labels.py"):
+        original = (repo / module).read_text()
+        (repo / module).write_text(original + "\n# edited\n")
+        try:
+            assert changed_stages(repo) == importers(module), module
+        finally:
+            (repo / module).write_text(original)
+    assert importers("src/cxrsynth/config/archive.py") == {"params", "archive"}
+    assert len(importers("src/cxrsynth/labels.py")) >= 11
+    assert changed_stages(repo) == set()
+
+
+def test_an_edit_outside_the_gan_training_code_re_exports_the_finished_gan(repo):
+    """train_gan reruns after an edit to its export code, finds the finished checkpoint of the same
+    run (params, data, training code) and exports it again without training: same generator."""
+    module = repo / "src" / "cxrsynth" / "training" / "gan_fit.py"
+    generator = (repo / "data" / "gan" / "model" / "generator.pt").read_bytes()
+    original = module.read_text()
+    module.write_text(original + "\n# edited\n")
+    try:
+        out = sh(["dvc", "repro", "train_gan"], repo)
+        assert "Running stage 'train_gan'" in out and "exporting it without training" in out, out[-2000:]
+        assert (repo / "data" / "gan" / "model" / "generator.pt").read_bytes() == generator
+        assert "Running stage 'fid'" not in sh(["dvc", "repro"], repo)  # nothing downstream changed
+    finally:
+        module.write_text(original)
+    sh(["dvc", "repro", "train_gan"], repo)
+    assert changed_stages(repo) == set()
 
 
 def test_experiment_reruns_only_what_the_param_touches(repo):

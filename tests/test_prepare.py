@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_raw
 from PIL import Image
 
-from cxrsynth.config import PrepareParams
+from cxrsynth.config.prepare import PrepareParams
 from cxrsynth.data.prepare import prepare_dataset
 from cxrsynth.data.store import ImageStore
-from conftest import write_raw
+from cxrsynth.errors import InputError
 
 ROWS = [(f"{i // 2 + 1:08d}_{i % 2:03d}.png", ("No Finding", "Mass|Nodule", "Effusion")[i % 3]) for i in range(12)]
 ROOT = Path(__file__).parents[1]
@@ -90,7 +91,7 @@ def test_store_json(tmp_path):
     (tmp_path / "s").mkdir()
     prepare_dataset(raw, tmp_path / "s", PrepareParams(size=4, workers=1))
     assert json.loads((tmp_path / "s" / "store.json").read_text())["sizes"] == [4]
-    with pytest.raises(KeyError, match="not stored"):
+    with pytest.raises(InputError, match="not stored"):
         ImageStore(tmp_path / "s").images(8)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cxrsynth.config import SplitParams
+from cxrsynth.config.split import SplitParams
 from cxrsynth.data.split import (
     max_deviation_pp,
     official_split,

@@ -62,3 +62,32 @@ def test_new_stages_fail_in_one_line_on_bad_params_or_missing_inputs(tmp_path):
                        "--store", "s", "--split", "x", "--archive", "a", "--embedded", "e", "--classifier", "c",
                        "--metrics", "m.json", "--markdown", "t.md", "--plot", "p.csv", "--figure", "f.png")
     assert result.returncode == 1 and "synth.val_fraction" in result.stderr
+
+
+BUGGY_STAGE = """import argparse
+from cxrsynth.cli import stage_main
+from cxrsynth.errors import InputError, MissingInputError
+
+def run(args):
+    raise {error}
+
+stage_main(run, argparse.ArgumentParser())
+"""
+
+
+def test_a_bug_keeps_its_traceback_and_user_errors_take_one_line(tmp_path):
+    """A stage prints one line for the user's mistakes and keeps the traceback of anything else."""
+    def run(error: str) -> subprocess.CompletedProcess:
+        (tmp_path / "stage.py").write_text(BUGGY_STAGE.format(error=error))
+        return subprocess.run([sys.executable, str(tmp_path / "stage.py")], capture_output=True, text=True, timeout=60)
+
+    bug = run("ValueError('operands could not be broadcast together with shapes (3,4) (4,3)')")
+    assert bug.returncode == 1 and "Traceback (most recent call last)" in bug.stderr and "broadcast" in bug.stderr
+    bug = run("KeyError('row')")
+    assert bug.returncode == 1 and "Traceback (most recent call last)" in bug.stderr
+    for error in ("InputError('data/x.csv: line 3 has 4 fields, expected 11')",
+                  "MissingInputError('data/prepared/store.json: not a prepared image store')",
+                  "FileNotFoundError(2, 'No such file or directory', 'data/real/info.json')"):
+        user = run(error)
+        assert user.returncode == 1 and len(user.stderr.strip().splitlines()) == 1, user.stderr
+        assert user.stderr.startswith("error: ") and "Traceback" not in user.stderr

@@ -144,7 +144,11 @@ def test_class_targets_and_patient_plan():
 
 
 def test_local_samples_keep_their_patient_grouping():
-    from cxrsynth.synthesis.archive import SYNTHETIC_ID_OFFSET, archive_table, local_latents
+    from cxrsynth.synthesis.archive import (
+        SYNTHETIC_ID_OFFSET,
+        archive_table,
+        local_latents,
+    )
 
     centres = torch.randn(5, 32) * 3
     counts = np.array([3, 6, 4, 5, 3])
@@ -169,10 +173,15 @@ def test_synthetic_ids_never_equal_real_ones():
 
 
 def test_archive_round_trips_through_the_projects_loaders(tmp_path):
-    from cxrsynth.config import LocalParams
+    from cxrsynth.config.data import LocalParams
     from cxrsynth.data.metadata import read_data_entry
     from cxrsynth.data.sources.local import import_local
-    from cxrsynth.synthesis.archive import CSV_NAME, archive_table, read_archive, write_archive
+    from cxrsynth.synthesis.archive import (
+        CSV_NAME,
+        archive_table,
+        read_archive,
+        write_archive,
+    )
 
     rng = np.random.default_rng(0)
     counts = np.array([4, 3, 5])

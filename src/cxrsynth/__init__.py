@@ -1,3 +1,5 @@
-"""cxrsynth: a reproducible pipeline from a chest x-ray archive to a labelled synthetic one."""
+"""cxrsynth: a reproducible pipeline from a chest x-ray archive to a labelled synthetic one.
 
-__version__ = "0.1.0"
+The version is the package metadata's (``importlib.metadata.version("cxrsynth")``); this file holds
+no code, so editing it reruns no stage.
+"""

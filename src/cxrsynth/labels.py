@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from cxrsynth.errors import InputError
+
 NO_FINDING = "No Finding"
 
 #: The 14 findings in NIH's own spelling (alphabetical, as in the paper's Table 2).
@@ -38,7 +40,7 @@ _ALIASES = {
 _CANONICAL = {name.lower(): name for name in LABELS} | _ALIASES
 
 
-class UnknownLabelError(ValueError):
+class UnknownLabelError(InputError):
     """Raised when a label string holds names that are not ChestX-ray14 labels."""
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from cxrsynth.errors import MissingInputError
+
 
 def torchxrayvision_data_dir() -> Path | None:
     """The data folder of an installed ``torchxrayvision`` (it ships the v2020 table), or None."""
@@ -20,5 +22,5 @@ def torchxrayvision_table(name: str = "Data_Entry_2017_v2020.csv.gz") -> Path:
     folder = torchxrayvision_data_dir()
     path = folder / name if folder else None
     if path is None or not path.exists():
-        raise FileNotFoundError(f"{name}: not found (pip install torchxrayvision ships it)")
+        raise MissingInputError(f"{name}: not found (pip install torchxrayvision ships it)")
     return path

@@ -6,6 +6,8 @@ import os
 
 import torch
 
+from cxrsynth.errors import ParamsError
+
 
 def resolve_device(name: str = "auto") -> torch.device:
     """'auto' → CUDA when available, else CPU; anything else is passed to ``torch.device``."""
@@ -14,9 +16,9 @@ def resolve_device(name: str = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError as err:
-        raise ValueError(f"device: {name!r} is not a device ({err})") from None
+        raise ParamsError(f"device: {name!r} is not a device ({err})") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device: {name!r} requested but CUDA is not available")
+        raise ParamsError(f"device: {name!r} requested but CUDA is not available")
     return device
 
 

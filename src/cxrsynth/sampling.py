@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from cxrsynth.errors import MissingInputError
 from cxrsynth.training.gan_module import GANConfig, build_networks
 
 
@@ -32,7 +33,7 @@ def load_discriminator_state(folder: str | Path) -> dict[str, torch.Tensor]:
     """The trained discriminator's weights exported beside the generator."""
     path = Path(folder) / "discriminator.pt"
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no exported discriminator (rerun the train_gan stage)")
+        raise MissingInputError(f"{path}: no exported discriminator (rerun the train_gan stage)")
     return torch.load(path, map_location="cpu", weights_only=True)
 
 

@@ -20,7 +20,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxrsynth.labels import LABELS, UnknownLabelError, canonical_label, join_labels, parse_label_string
+from cxrsynth.errors import InputError
+from cxrsynth.labels import (
+    LABELS,
+    UnknownLabelError,
+    canonical_label,
+    join_labels,
+    parse_label_string,
+)
 
 #: The 11 fields of NIH's header once the bracketed names that contain commas are re-joined.
 NIH_HEADER = (
@@ -57,7 +64,7 @@ _IMAGE_RE = re.compile(r"^\d{8}_\d{3}\.png$")
 _AGE_RE = re.compile(r"^(\d{1,3})\s*([YMD]?)$", re.IGNORECASE)
 
 
-class MetadataError(ValueError):
+class MetadataError(InputError):
     """The metadata file cannot be read at all (wrong header, unknown labels...)."""
 
 

@@ -13,16 +13,17 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from cxrsynth.config import PrepareParams
+from cxrsynth.config.prepare import PrepareParams
 from cxrsynth.data.greyscale import area_pyramid, to_grey
 from cxrsynth.data.metadata import MetadataError, read_bbox_list, read_data_entry
 from cxrsynth.data.sources import BBOX_NAME, LIST_NAMES, METADATA_NAMES
-from cxrsynth.data.store import array_name, level_sizes
+from cxrsynth.data.store import array_name, content_fingerprint, level_sizes
+from cxrsynth.errors import CxrsynthError, MissingInputError
 from cxrsynth.io import write_json
 from cxrsynth.labels import LABELS
 
 
-class TooManyRejectsError(RuntimeError):
+class TooManyRejectsError(CxrsynthError, RuntimeError):
     """More images were unreadable than ``prepare.max_reject_fraction`` allows."""
 
 
@@ -83,7 +84,7 @@ def prepare_dataset(raw_dir: Path, out_dir: Path, params: PrepareParams) -> dict
     present = table["image"].isin(on_disk).to_numpy()
     not_downloaded = int((~present).sum())
     if not present.any():
-        raise FileNotFoundError(f"{images_dir}: none of the {len(table)} listed images is there")
+        raise MissingInputError(f"{images_dir}: none of the {len(table)} listed images is there")
     if not_downloaded:
         tqdm.write(f"prepare: {not_downloaded} listed images are not in {images_dir} (archives not downloaded); skipped")
     table = table.loc[present].reset_index(drop=True)
@@ -145,5 +146,6 @@ def prepare_dataset(raw_dir: Path, out_dir: Path, params: PrepareParams) -> dict
         "size": params.size,
         "levels": sizes,
     }
-    write_json(out_dir / "store.json", {"sizes": sizes, "images": len(table), "allocated_rows": len(tasks)})
+    write_json(out_dir / "store.json", {"sizes": sizes, "images": len(table), "allocated_rows": len(tasks),
+                                        "fingerprint": content_fingerprint(out_dir, sizes)})
     return metrics

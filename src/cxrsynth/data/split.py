@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cxrsynth.errors import InputError
 from cxrsynth.labels import LABELS
 
 SPLITS = ("train", "val", "test")
@@ -176,7 +177,7 @@ def official_split(table: pd.DataFrame, test_images: set[str], fractions, seed: 
     test_patients = set(table.loc[is_test, "patient_id"])
     mixed = set(table.loc[~is_test, "patient_id"]) & test_patients
     if mixed:
-        raise ValueError(f"official lists put {len(mixed)} patients in both train_val and test (e.g. {min(mixed)})")
+        raise InputError(f"official lists put {len(mixed)} patients in both train_val and test (e.g. {min(mixed)})")
     subset = pd.Series(2, index=table.index, dtype=np.int64)
     rest = table.loc[~is_test]
     train_val = np.asarray(fractions[:2], dtype=np.float64)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxrsynth.config import SplitParams
+from cxrsynth.config.split import SplitParams
 from cxrsynth.data.metadata import read_image_list
 from cxrsynth.data.split import (
     SPLITS,
@@ -17,6 +17,7 @@ from cxrsynth.data.split import (
     prevalence_table,
     stratify_patients,
 )
+from cxrsynth.errors import MissingInputError
 from cxrsynth.labels import LABELS
 
 FID_HALVES = ("half_a", "half_b")
@@ -30,7 +31,7 @@ def make_split(table: pd.DataFrame, params: SplitParams, store_dir: Path) -> tup
     if params.method == "official":
         test_list = store_dir / "test_list.txt"
         if not test_list.exists():
-            raise FileNotFoundError(f"split.method official: {test_list} not found (the source gave no NIH lists)")
+            raise MissingInputError(f"split.method official: {test_list} not found (the source gave no NIH lists)")
         subset = official_split(table, set(read_image_list(test_list)), params.fractions, params.seed, params.weighting)
     else:
         subset = stratify_patients(table, params.fractions, params.seed, params.weighting)

@@ -5,7 +5,7 @@ Layout of a store folder::
     table.csv          one row per usable image: clean metadata, 15 label columns, ``row``
     images_4.npy ...   (N, r, r) uint8 arrays, r = every power of two up to the stored size
     rejects.csv        images (and metadata rows) dropped, with the reason
-    store.json         sizes and counts
+    store.json         sizes, counts and the content fingerprint
 
 A few large files instead of one file per image keeps ``dvc status`` fast at full scale.
 ``row`` indexes the arrays; rows of rejected images stay allocated but are never listed.
@@ -13,6 +13,7 @@ A few large files instead of one file per image keeps ``dvc status`` fast at ful
 
 from __future__ import annotations
 
+import hashlib
 import json
 from functools import cached_property
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cxrsynth.errors import InputError, MissingInputError
 from cxrsynth.labels import LABELS
 
 
@@ -36,6 +38,17 @@ def array_name(res: int) -> str:
     return f"images_{res}.npy"
 
 
+def content_fingerprint(folder: Path, sizes: list[int], chunk_mib: int = 64) -> str:
+    """SHA-256 of ``table.csv`` and every pyramid level's bytes: the store's identity, recorded by the
+    GAN's checkpoints so a changed store is never resumed into (streamed; about 1 s per GiB)."""
+    digest = hashlib.sha256((folder / "table.csv").read_bytes())
+    for res in sizes:
+        with open(folder / array_name(res), "rb") as f:
+            while block := f.read(chunk_mib << 20):
+                digest.update(block)
+    return digest.hexdigest()
+
+
 class ImageStore:
     """Read access to a prepared store: ``store.table``, ``store.images(64)[store.table.row]``."""
 
@@ -43,7 +56,7 @@ class ImageStore:
         self.folder = Path(folder)
         meta = self.folder / "store.json"
         if not meta.exists():
-            raise FileNotFoundError(f"{meta}: not a prepared image store (run the prepare stage)")
+            raise MissingInputError(f"{meta}: not a prepared image store (run the prepare stage)")
         self.info = json.loads(meta.read_text())
 
     @cached_property
@@ -53,13 +66,18 @@ class ImageStore:
         return pd.read_csv(self.folder / "table.csv", dtype=dtypes | {"labels": str, "sex": str, "view": str})
 
     @property
+    def fingerprint(self) -> str:
+        """Content hash of the table and images (written by ``prepare``; computed for older stores)."""
+        return self.info.get("fingerprint") or content_fingerprint(self.folder, self.sizes)
+
+    @property
     def sizes(self) -> list[int]:
         return list(self.info["sizes"])
 
     def images(self, res: int) -> np.ndarray:
         """The (N, res, res) uint8 array of one pyramid level, memory-mapped read-only."""
         if res not in self.sizes:
-            raise KeyError(f"resolution {res} not stored; available: {self.sizes}")
+            raise InputError(f"{self.folder}: resolution {res} not stored; available: {self.sizes}")
         return np.load(self.folder / array_name(res), mmap_mode="r")
 
     def label_matrix(self) -> np.ndarray:

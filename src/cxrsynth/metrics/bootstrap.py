@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from cxrsynth.errors import InputError
+
 
 def bootstrap_prevalence(labels: np.ndarray, n_resamples: int, seed: int = 0,
                          level: float = 0.95) -> dict[str, np.ndarray]:
@@ -23,7 +25,7 @@ def bootstrap_prevalence(labels: np.ndarray, n_resamples: int, seed: int = 0,
     labels = np.asarray(labels)
     n = len(labels)
     if n == 0:
-        raise ValueError("bootstrap_prevalence: no images")
+        raise InputError("bootstrap_prevalence: no images")
     positives = labels.sum(axis=0, dtype=np.int64)
     rng = np.random.default_rng(seed)
     draws = rng.binomial(n, positives / n, size=(n_resamples, labels.shape[1])) / n

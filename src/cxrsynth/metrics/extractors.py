@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from cxrsynth.errors import MissingInputError
 from cxrsynth.models.classifier import normalise, penultimate_features, resize_to
 from cxrsynth.models.inception import FEATURES as INCEPTION_FEATURES
 from cxrsynth.models.inception import FID_WEIGHTS_FILE, FIDInception, find_fid_weights
@@ -56,7 +57,7 @@ def inception_extractor(weights: str | Path | None, device: str | torch.device =
         message = (f"FID Inception weights ({FID_WEIGHTS_FILE}) not found in the torch hub cache; "
                    "skipping the Inception extractor (set fid.inception_weights to a local copy)")
         if required:
-            raise FileNotFoundError(message)
+            raise MissingInputError(message)
         warnings.warn(message, stacklevel=2)
         return None
     return Extractor("inception", INCEPTION_FEATURES, FIDInception(found).to(device), None)

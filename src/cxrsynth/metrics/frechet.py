@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cxrsynth.errors import InputError
+
 
 @dataclass(frozen=True)
 class Gaussian:
@@ -61,7 +63,7 @@ class GroupMoments:
         g = self.groups.index(group)
         n = int(self.count[g])
         if n < 2:
-            raise ValueError(f"group {group!r} has {n} image(s); a covariance needs at least 2")
+            raise InputError(f"group {group!r} has {n} image(s); a covariance needs at least 2")
         mean = self.sum[g] / n
         cov = (self.outer[g] - n * torch.outer(mean, mean)) / (n - 1)
         cov = 0.5 * (cov + cov.T)

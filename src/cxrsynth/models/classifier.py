@@ -18,6 +18,8 @@ from torch import nn
 from torch.nn import functional as F
 from torchvision.models import densenet121
 
+from cxrsynth.errors import MissingInputError
+
 #: The file torchvision's ``DenseNet121_Weights.IMAGENET1K_V1`` downloads into the hub cache.
 IMAGENET_FILE = "densenet121-a639ec97.pth"
 #: Single-channel normalisation: the mean of ImageNet's per-channel means and stds.
@@ -33,7 +35,7 @@ def find_weights(path: str | Path | None, file_name: str, key: str) -> Path | No
     if path:
         path = Path(path)
         if not path.exists():
-            raise FileNotFoundError(f"{key}: {path} not found")
+            raise MissingInputError(f"{key}: {path} not found")
         return path
     cached = Path(torch.hub.get_dir()) / "checkpoints" / file_name
     return cached if cached.exists() else None
@@ -66,7 +68,7 @@ def build_classifier(num_classes: int, pretrained: str = "auto", weights_path: s
         found = find_imagenet_weights(weights_path)
         if found is None:
             if pretrained == "imagenet":
-                raise FileNotFoundError(f"classifier.pretrained: ImageNet weights {IMAGENET_FILE} not found locally")
+                raise MissingInputError(f"classifier.pretrained: ImageNet weights {IMAGENET_FILE} not found locally")
             warnings.warn(
                 f"ImageNet DenseNet-121 weights ({IMAGENET_FILE}) not found in the torch hub cache; "
                 "training from random initialisation",

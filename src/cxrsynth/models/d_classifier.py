@@ -15,9 +15,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cxrsynth.errors import InputError
 from cxrsynth.models.classifier import GREY_MEAN, GREY_STD
 from cxrsynth.models.layers import EqualizedLinear, MinibatchStdDev
 from cxrsynth.models.pggan import PGGANDiscriminator
+from cxrsynth.training.classifier_fit import read_saved_classifier
+from cxrsynth.training.gan_module import GANConfig, build_networks
 
 
 class DiscriminatorHead(nn.Module):
@@ -48,9 +51,19 @@ class DiscriminatorHead(nn.Module):
 def discriminator_head(gan_config, out_features: int, d_state: dict | None = None) -> DiscriminatorHead:
     """Build the discriminator of ``gan_config`` (a GANConfig), load ``d_state`` (its trained weights,
     before the head swap) and give it a fresh ``out_features`` head."""
-    from cxrsynth.training.gan_module import build_networks
-
     _, discriminator = build_networks(gan_config)
     if d_state is not None:
         discriminator.load_state_dict(d_state)
     return DiscriminatorHead(discriminator, gan_config.resolutions[-1], out_features)
+
+
+def load_d_classifier(folder, device: str | torch.device = "cpu") -> tuple[DiscriminatorHead, dict[str, float], dict]:
+    """Load the re-purposed discriminator saved by the ``d_classifier`` stage: (network in eval mode
+    taking normalised input, thresholds, config)."""
+    state, thresholds, config = read_saved_classifier(folder, device)
+    if config["architecture"] != "discriminator":
+        raise InputError(f"{folder}: holds a {config['architecture']} classifier, not a re-purposed discriminator")
+    gan = {k: v for k, v in config["gan"].items() if k != "resolution"}
+    model = discriminator_head(GANConfig(**gan), len(config["labels"]))
+    model.load_state_dict(state)
+    return model.to(device).eval(), thresholds, config

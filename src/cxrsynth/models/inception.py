@@ -31,7 +31,12 @@ def find_fid_weights(path: str | Path | None = None) -> Path | None:
 def fid_inception_v3(weights: str | Path | None = None) -> nn.Module:
     """torchvision's Inception-v3 with pytorch-fid's FID blocks (1008 classes, no aux head): the module
     layout of pytorch-fid's weight file, loaded from ``weights`` when given (else random)."""
-    from pytorch_fid.inception import FIDInceptionA, FIDInceptionC, FIDInceptionE_1, FIDInceptionE_2
+    from pytorch_fid.inception import (
+        FIDInceptionA,
+        FIDInceptionC,
+        FIDInceptionE_1,
+        FIDInceptionE_2,
+    )
     from torchvision.models.inception import Inception3
 
     net = Inception3(num_classes=1008, aux_logits=False, init_weights=weights is None)

@@ -28,6 +28,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from cxrsynth.data.metadata import NIH_HEADER, read_data_entry
+from cxrsynth.errors import InputError, MissingInputError
 from cxrsynth.labels import FINDINGS, LABELS, NO_FINDING
 from cxrsynth.sampling import sample_images
 from cxrsynth.synthesis.scorers import Scorer
@@ -44,7 +45,7 @@ def class_image_targets(source_labels: np.ndarray, size: int) -> np.ndarray:
     (largest remainders)."""
     counts = np.asarray(source_labels).sum(axis=0).astype(np.float64)
     if counts.sum() == 0:
-        raise ValueError("archive: the source table has no labels")
+        raise InputError("archive: the source table has no labels")
     exact = size * counts / counts.sum()
     out = np.floor(exact).astype(np.int64)
     out[np.argsort(-(exact - out), kind="stable")[: size - out.sum()]] += 1
@@ -110,12 +111,12 @@ def archive_table(patient_class: np.ndarray, counts: np.ndarray, labels: np.ndar
                   resolution: int, real_ids: np.ndarray) -> pd.DataFrame:
     """The NIH-style ``Data_Entry`` table of an archive (one row per image, patients in order)."""
     if len(counts) > MAX_PATIENTS:
-        raise ValueError(f"archive: {len(counts)} patients exceed the synthetic ID space ({MAX_PATIENTS})")
+        raise InputError(f"archive: {len(counts)} patients exceed the synthetic ID space ({MAX_PATIENTS})")
     patient = np.repeat(np.arange(len(counts)), counts)
     follow_up = np.concatenate([np.arange(k) for k in counts]) if len(counts) else np.zeros(0, np.int64)
     ids = SYNTHETIC_ID_OFFSET + patient
     if len(real_ids) and np.isin(ids, real_ids).any():
-        raise ValueError("archive: synthetic patient IDs collide with real ones")
+        raise InputError("archive: synthetic patient IDs collide with real ones")
     return pd.DataFrame({
         "Image Index": [f"{p:08d}_{f:03d}.png" for p, f in zip(ids, follow_up)],
         "Finding Labels": label_strings(labels),
@@ -161,7 +162,7 @@ def read_archive(folder: str | Path, size: int | None = None) -> tuple[pd.DataFr
     table, report = read_data_entry(folder / CSV_NAME)
     if report.rejects:
         line, image, reason = report.rejects[0]
-        raise ValueError(f"{folder / CSV_NAME}: line {line} ({image}): {reason}")
+        raise InputError(f"{folder / CSV_NAME}: line {line} ({image}): {reason}")
     wanted = {name: i for i, name in enumerate(table["image"])}
     images: np.ndarray | None = None
     found = 0
@@ -181,7 +182,7 @@ def read_archive(folder: str | Path, size: int | None = None) -> tuple[pd.DataFr
                 images[wanted[name]] = pixels
                 found += 1
     if images is None or found != len(table):
-        raise FileNotFoundError(f"{folder}: {len(table) - found} archive images listed in {CSV_NAME} are missing")
+        raise MissingInputError(f"{folder}: {len(table) - found} archive images listed in {CSV_NAME} are missing")
     return table, images
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cxrsynth.config import ArchiveParams
+from cxrsynth.config.archive import ArchiveParams
 from cxrsynth.labels import LABELS
 from cxrsynth.synthesis.archive import (
     archive_table,

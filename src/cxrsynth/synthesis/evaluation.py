@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cxrsynth.config import ClassifierParams
+from cxrsynth.config.classifier import ClassifierParams
 from cxrsynth.data.split import stratify_patients
 from cxrsynth.labels import LABELS
 from cxrsynth.metrics.auroc import evaluate

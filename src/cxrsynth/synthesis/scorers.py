@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 import torch
 
 from cxrsynth.models.classifier import normalise, resize_to
+from cxrsynth.models.d_classifier import load_d_classifier
 from cxrsynth.training.classifier_fit import load_classifier, threshold_vector
 
 
@@ -34,7 +36,9 @@ class Scorer:
 
 def load_scorer(folder: str | Path, device: str | torch.device = "cpu", name: str | None = None) -> Scorer:
     """A saved classifier (DenseNet or re-purposed discriminator) as a frozen scorer."""
-    model, thresholds, config = load_classifier(folder, device)
+    saved = json.loads((Path(folder) / "config.json").read_text()) if (Path(folder) / "config.json").exists() else {}
+    load = load_d_classifier if saved.get("architecture") == "discriminator" else load_classifier
+    model, thresholds, config = load(folder, device)
     model.requires_grad_(False)
     return Scorer(name or config["architecture"], model, int(config["input_size"]), threshold_vector(thresholds))
 
@@ -43,7 +47,6 @@ def severity_thresholds(base_logits: np.ndarray, classes: np.ndarray, mean: floa
                         rng: np.random.Generator) -> np.ndarray:
     """Per latent, T_c = the class's Youden logit + |N(mean, std)| (section 4.3's severity)."""
     return base_logits[classes] + np.abs(rng.normal(mean, std, size=len(classes)))
-
 
 
 def prevalence_thresholds(probs: np.ndarray, prevalence: np.ndarray) -> np.ndarray:

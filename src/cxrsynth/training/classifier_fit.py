@@ -10,9 +10,10 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 
-from cxrsynth.config import ClassifierParams
+from cxrsynth.config.classifier import ClassifierParams
+from cxrsynth.errors import InputError, MissingInputError
 from cxrsynth.labels import LABELS
 from cxrsynth.metrics.auroc import evaluate, roc_table, youden_thresholds
 from cxrsynth.models.classifier import GREY_MEAN, GREY_STD, build_classifier
@@ -59,18 +60,21 @@ def fit_on(data: SplitDataModule, params: ClassifierParams, work_dir: Path, live
                              params.pretrained, params.weights_path, augment, model=model)
     checkpoint = ModelCheckpoint(dirpath=work_dir, filename="best", monitor=MONITOR, mode="max", save_top_k=1)
     stopping = EarlyStopping(monitor=MONITOR, mode="max", patience=params.early_stopping_patience)
+    callbacks = [checkpoint, stopping]
     logger = False
     if live_dir is not None:
         from dvclive.lightning import DVCLiveLogger
 
         logger = DVCLiveLogger(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None)
+        # the learning rate per epoch (ReduceLROnPlateau cuts it), as plots/metrics/lr-Adam.tsv
+        callbacks.append(LearningRateMonitor(logging_interval="epoch"))
     trainer = L.Trainer(
         max_epochs=params.max_epochs,
         accelerator=params.accelerator,
         devices=params.devices,
         precision=params.precision,
         deterministic=True,
-        callbacks=[checkpoint, stopping],
+        callbacks=callbacks,
         logger=logger,
         default_root_dir=work_dir,
         enable_model_summary=False,
@@ -118,25 +122,26 @@ def save_classifier(out_dir: Path, result: ClassifierResult, params: ClassifierP
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
 
 
-def load_classifier(folder: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, float], dict]:
-    """Load a saved classifier: (network in eval mode taking normalised input, thresholds, config).
-
-    Reads both the DenseNet of ``train_classifier`` and the re-purposed discriminator."""
+def read_saved_classifier(folder: str | Path, device: str | torch.device = "cpu") -> tuple[dict, dict[str, float], dict]:
+    """(state dict, thresholds, config) of a classifier folder written by ``save_classifier``."""
     folder = Path(folder)
     for name in ("config.json", "model.pt", "thresholds.json"):
         if not (folder / name).exists():
-            raise FileNotFoundError(f"{folder / name}: not found (not a saved classifier)")
+            raise MissingInputError(f"{folder / name}: not found (not a saved classifier)")
     config = json.loads((folder / "config.json").read_text())
-    if config["architecture"] == "discriminator":
-        from cxrsynth.models.d_classifier import discriminator_head
-        from cxrsynth.training.gan_module import GANConfig
+    state = torch.load(folder / "model.pt", map_location=device, weights_only=True)
+    return state, json.loads((folder / "thresholds.json").read_text()), config
 
-        gan = {k: v for k, v in config["gan"].items() if k != "resolution"}
-        model = discriminator_head(GANConfig(**gan), len(config["labels"]))
-    else:
-        model = build_classifier(len(config["labels"]), pretrained="none")
-    model.load_state_dict(torch.load(folder / "model.pt", map_location=device, weights_only=True))
-    thresholds = json.loads((folder / "thresholds.json").read_text())
+
+def load_classifier(folder: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, float], dict]:
+    """Load the DenseNet saved by ``train_classifier``: (network in eval mode taking normalised input,
+    thresholds, config). The re-purposed discriminator loads with ``models.d_classifier.load_d_classifier``."""
+    state, thresholds, config = read_saved_classifier(folder, device)
+    if config["architecture"] != "densenet121":
+        raise InputError(f"{folder}: holds a {config['architecture']} classifier, not the DenseNet "
+                         "(load it with cxrsynth.models.d_classifier.load_d_classifier)")
+    model = build_classifier(len(config["labels"]), pretrained="none")
+    model.load_state_dict(state)
     return model.to(device).eval(), thresholds, config
 
 

@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from cxrsynth.data.store import ImageStore
+from cxrsynth.errors import InputError
 from cxrsynth.labels import LABELS
 
 
@@ -72,7 +73,7 @@ class StoreDataModule(SplitDataModule):
         super().__init__(batch_size, num_workers)
         self.store = ImageStore(store_dir)
         if input_size not in self.store.sizes:
-            raise ValueError(f"classifier.input_size: {input_size} is not a stored level {self.store.sizes}")
+            raise InputError(f"classifier.input_size: {input_size} is not a stored level {self.store.sizes}")
         self.split = pd.read_csv(split_csv)
         self.input_size = input_size
         self.in_memory_limit = in_memory_limit_gib * 2**30

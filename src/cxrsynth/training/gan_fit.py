@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 import shutil
 import time
-from dataclasses import asdict
+import warnings
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import lightning as L
@@ -25,6 +25,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from cxrsynth.data.store import ImageStore
+from cxrsynth.provenance import import_closure, source_digest
+from cxrsynth.training.gan_data import load_pyramid
 from cxrsynth.training.gan_module import GANConfig, GANModule
 
 LAST = "last.ckpt"
@@ -134,57 +136,98 @@ class IntervalCheckpoint(Checkpoint):
         trainer.save_checkpoint(self.path, weights_only=False)  # Lightning writes on global rank 0 only
 
 
-def _resumable(checkpoint: Path, config: GANConfig) -> bool:
-    """True for an unfinished checkpoint of the same configuration. A finished one means the
-    stage was asked to run again (its code, data or params changed), so training starts over."""
+#: GANConfig fields that change nothing the run trains (only how often the losses are read)
+NOT_IN_RUN_KEY = ("log_every",)
+#: the modules whose code is the training: networks, losses, schedule, EMA, the step, the real images drawn
+TRAINING_MODULES = ("cxrsynth.training.gan_module", "cxrsynth.training.gan_data")
+
+
+def run_key(config: GANConfig, store_fingerprint: str, trainer_kwargs: dict | None = None) -> dict:
+    """What makes a GAN run: the params that change training, the data, and the training code.
+
+    Saved in every checkpoint; only a checkpoint with the same key is resumed or re-exported."""
+    kwargs = trainer_kwargs or {}
+    params = {k: v for k, v in asdict(config).items() if k not in NOT_IN_RUN_KEY}
+    params |= {k: kwargs.get(k, default) for k, default in (("precision", "32-true"), ("devices", 1), ("num_nodes", 1))}
+    key = {"params": params, "data": store_fingerprint,
+           "code": source_digest(import_closure(TRAINING_MODULES))}
+    return json.loads(json.dumps(key))  # tuples as lists, as they come back from a checkpoint
+
+
+def _key_difference(saved: dict, key: dict) -> str:
+    """One line naming what differs between two run keys."""
+    parts = []
+    changed = sorted(k for k in set(saved.get("params", {})) | set(key["params"])
+                     if saved.get("params", {}).get(k) != key["params"].get(k))
+    if changed:
+        parts.append("gan params " + ", ".join(changed))
+    if saved.get("data") != key["data"]:
+        parts.append(f"data (store {str(saved.get('data'))[:12]} -> {key['data'][:12]})")
+    if saved.get("code") != key["code"]:
+        parts.append("training code (" + ", ".join(TRAINING_MODULES) + " and what they import)")
+    return "; ".join(parts) or "unknown"
+
+
+def checkpoint_decision(path: Path, key: dict, total_images: int) -> tuple[str, str]:
+    """What to do with the checkpoint at ``path``: ``fresh`` (none), ``resume`` (same run, unfinished),
+    ``finished`` (same run, done: export it again without training) or ``restart`` (another run), and why."""
+    if not path.exists():
+        return "fresh", "no checkpoint"
     try:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)["gan_state"]
-    except Exception:  # unreadable or foreign: start over
-        return False
-    same = json.loads(json.dumps(state["config"])) == json.loads(json.dumps(asdict(config)))
-    return same and state["images_seen"] < config.schedule().total_images
+        state = torch.load(path, map_location="cpu", weights_only=False)["gan_state"]
+    except Exception as err:  # unreadable or foreign: start over
+        return "restart", f"{path} is unreadable ({type(err).__name__})"
+    saved = state.get("run_key")
+    if saved != key:
+        return "restart", f"{path} was made by another run: {_key_difference(saved or {}, key)} differ"
+    if state["images_seen"] >= total_images:
+        return "finished", f"{path} is this run, finished at {state['images_seen']} images"
+    return "resume", f"{path} is this run, at {state['images_seen']} of {total_images} images"
 
 
-def load_pyramid(store_dir: Path, resolutions: list[int], limit_gib: float = 4.0) -> dict[int, torch.Tensor]:
-    """The store's levels as (N, 1, r, r) uint8 tensors (read into memory; memory-mapped above ``limit_gib``)."""
-    store = ImageStore(store_dir)
-    rows = np.sort(store.table["row"].to_numpy())
-    out = {}
-    for res in resolutions:
-        level = store.images(res)
-        data = np.asarray(level[rows]) if level[rows[:1]].nbytes * len(rows) <= limit_gib * 2**30 else level
-        out[res] = torch.from_numpy(np.ascontiguousarray(data)).unsqueeze(1)
-    return out
+@dataclass
+class GANFit:
+    """The outcome of ``fit_gan``: the module at the end of the schedule, and how it got there."""
+
+    module: GANModule
+    action: str  # fresh | resume | finished | restart
+    is_global_zero: bool = True  # under DDP, only process 0 writes outputs
 
 
 def fit_gan(store_dir: Path, config: GANConfig, checkpoint_dir: Path, checkpoint_every: int,
-            trainer_kwargs: dict | None = None, live_dir: Path | None = None) -> GANModule:
-    """Train (or resume) a GAN on the store; returns the module at the end of the schedule.
+            trainer_kwargs: dict | None = None, live_dir: Path | None = None) -> GANFit:
+    """Train, resume or re-export a GAN on the store; the module ends at the end of the schedule.
 
-    Sample grids of finished phases are written beside the checkpoints (``samples/``)."""
+    A checkpoint is reused only by the run that made it (``run_key``): an unfinished one is
+    resumed, a finished one is loaded without training. Any other checkpoint is replaced by a
+    fresh run, with one line saying why. Sample grids of finished phases are written beside the
+    checkpoints (``samples/``)."""
     L.seed_everything(config.seed, workers=True, verbose=False)
     warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")  # the EMA copy, on purpose
     module = GANModule(asdict(config))
-    if last_is_stale := (checkpoint_dir / LAST).exists() and not _resumable(checkpoint_dir / LAST, config):
-        shutil.rmtree(checkpoint_dir / "samples", ignore_errors=True)
-    module.attach_images(load_pyramid(store_dir, config.resolutions))
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    store = ImageStore(store_dir)
+    module.run_key = run_key(config, store.fingerprint, trainer_kwargs)
     last = checkpoint_dir / LAST
-    resume = last if last.exists() and not last_is_stale else None
-    if last_is_stale:
-        print(f"gan: {last} is finished or from another configuration; starting over")
-        last.unlink()
-    if resume is None:
+    action, reason = checkpoint_decision(last, module.run_key, config.schedule().total_images)
+    print(f"gan: {reason}; " + {"fresh": "training", "resume": "resuming", "finished": "exporting it without training",
+                                "restart": "starting over"}[action])
+    if action == "finished":
+        checkpoint = torch.load(last, map_location="cpu", weights_only=False)
+        module.load_state_dict(checkpoint["state_dict"])
+        module.on_load_checkpoint(checkpoint)
+        return GANFit(module, action)
+    if action in ("fresh", "restart"):
+        last.unlink(missing_ok=True)
         shutil.rmtree(checkpoint_dir / "samples", ignore_errors=True)
         if live_dir is not None:  # a fresh run starts fresh curves; a resumed one appends
             shutil.rmtree(live_dir, ignore_errors=True)
-    else:
-        print(f"gan: resuming from {last}")
+    module.attach_images(load_pyramid(store_dir, config.resolutions))
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
     logger = False
     if live_dir is not None:
         from dvclive.lightning import DVCLiveLogger
 
-        logger = DVCLiveLogger(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, resume=resume is not None)
+        logger = DVCLiveLogger(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, resume=action == "resume")
     trainer = L.Trainer(
         max_epochs=10**9,
         callbacks=[PhaseMonitor(checkpoint_dir / "samples"), IntervalCheckpoint(last)],
@@ -198,8 +241,8 @@ def fit_gan(store_dir: Path, config: GANConfig, checkpoint_dir: Path, checkpoint
         log_every_n_steps=1,
         **(trainer_kwargs or {}),
     )
-    trainer.fit(module, datamodule=_Intervals(module, checkpoint_every), ckpt_path=resume)
-    return module
+    trainer.fit(module, datamodule=_Intervals(module, checkpoint_every), ckpt_path=last if action == "resume" else None)
+    return GANFit(module, action, trainer.is_global_zero)
 
 
 def export_generator(module: GANModule, out_dir: Path, samples_dir: Path | None = None) -> None:

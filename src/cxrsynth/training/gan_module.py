@@ -17,15 +17,21 @@ from dataclasses import asdict, dataclass, field
 import lightning as L
 import torch
 
+from cxrsynth.errors import CxrsynthError, InputError
 from cxrsynth.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from cxrsynth.models.layers import fade_real
 from cxrsynth.models.pggan import PGGANDiscriminator, PGGANGenerator
 from cxrsynth.training.ema import update_ema, warmup_decay
-from cxrsynth.training.gan_losses import bce_d_loss, bce_g_loss, wgan_g_loss, wgan_gp_d_loss
+from cxrsynth.training.gan_losses import (
+    bce_d_loss,
+    bce_g_loss,
+    wgan_g_loss,
+    wgan_gp_d_loss,
+)
 from cxrsynth.training.gan_schedule import ProgressiveSchedule
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(CxrsynthError, RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
 
 
@@ -92,15 +98,16 @@ class GANModule(L.LightningModule):
         self._sums: torch.Tensor | None = None
         self._steps_since_log = 0
         self.last_losses: dict[str, float] = {}
-        self.phase_rates: dict[str, float] = {}
+        self.phase_rates: dict[str, float] = {}  # images/s of the phases this process ran (a timing: not saved)
         self.finished_phases: list[str] = []
+        self.run_key: dict | None = None  # what made this run (params, data, code), saved with every checkpoint
 
     # ------------------------------------------------------------------ data
     def attach_images(self, images: dict[int, torch.Tensor]) -> None:
         """Give the module the real images, one uint8 (N, 1, r, r) tensor per resolution it trains at."""
         missing = [r for r in self.config.resolutions if r not in images]
         if missing:
-            raise ValueError(f"gan: the image store lacks resolutions {missing}")
+            raise InputError(f"gan: the image store lacks resolutions {missing}")
         self.images = images
 
     def _real_batch(self, resolution: int, size: int) -> torch.Tensor:
@@ -215,9 +222,10 @@ class GANModule(L.LightningModule):
             "torch_rng": torch.get_rng_state(),  # dropout in the DCGAN's D
             "phase": self.schedule.at(self.images_seen)[0].name,
             "alpha": self.schedule.at(self.images_seen)[1],
-            "phase_rates": dict(self.phase_rates),
+            "last_losses": dict(self.last_losses),
             "finished_phases": list(self.finished_phases),
             "config": asdict(self.config),
+            "run_key": self.run_key,
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -228,7 +236,7 @@ class GANModule(L.LightningModule):
         self._noise_state = state["noise_rng"]
         self._noise_rng = None
         torch.set_rng_state(state["torch_rng"])
-        self.phase_rates = dict(state["phase_rates"])
+        self.last_losses = dict(state.get("last_losses", {}))
         self.finished_phases = list(state["finished_phases"])
 
     # ------------------------------------------------------------------ sampling

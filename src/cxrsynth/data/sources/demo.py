@@ -23,9 +23,10 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from cxrsynth.config import DemoParams
+from cxrsynth.config.data import DemoParams
 from cxrsynth.data.phantom import render_phantom
 from cxrsynth.data.sources import BBOX_NAME
+from cxrsynth.errors import ParamsError
 from cxrsynth.labels import parse_label_string
 
 SAMPLE_RESOURCE = "nih_demo_sample.csv.gz"
@@ -46,7 +47,7 @@ def select_rows(n_images: int) -> tuple[str, list[str]]:
     """
     header, *lines = bundled_sample_text().rstrip("\n").split("\n")
     if n_images > len(lines):
-        raise ValueError(f"data.demo.n_images: {n_images} exceeds the {len(lines)} bundled rows")
+        raise ParamsError(f"data.demo.n_images: {n_images} exceeds the {len(lines)} bundled rows")
     chosen, last_patient = [], None
     for line in lines:
         patient = line.split(",")[3]

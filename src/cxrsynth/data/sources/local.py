@@ -8,10 +8,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from cxrsynth.config import LocalParams
+from cxrsynth.config.data import LocalParams
 from cxrsynth.data.metadata import NIH_HEADER, MetadataError, read_image_list
 from cxrsynth.data.sources import BBOX_NAME, LIST_NAMES, METADATA_NAMES
 from cxrsynth.data.sources.nih import safe_extract
+from cxrsynth.errors import MissingInputError
 
 
 def _place(src: Path, dst: Path, how: str) -> str:
@@ -33,9 +34,9 @@ def import_local(params: LocalParams, raw_dir: Path) -> dict:
     """Check an existing NIH copy and link or copy it into ``raw_dir`` in the NIH layout."""
     images_dir, metadata = Path(params.images_dir), Path(params.metadata_csv)
     if not images_dir.is_dir():
-        raise FileNotFoundError(f"data.local.images_dir: folder {images_dir} not found")
+        raise MissingInputError(f"data.local.images_dir: folder {images_dir} not found")
     if not metadata.is_file():
-        raise FileNotFoundError(f"data.local.metadata_csv: file {metadata} not found")
+        raise MissingInputError(f"data.local.metadata_csv: file {metadata} not found")
     with open(metadata, encoding="utf-8-sig") as fh:
         first = fh.readline().strip().rstrip(",")
     if not (first + ",").startswith(",".join(NIH_HEADER) + ","):
@@ -43,7 +44,7 @@ def import_local(params: LocalParams, raw_dir: Path) -> dict:
     pngs = sorted(p for p in images_dir.iterdir() if p.suffix.lower() == ".png")
     shards = sorted(p for p in images_dir.iterdir() if p.name.startswith("images_") and ".tar" in p.suffixes)
     if not pngs and not shards:
-        raise FileNotFoundError(f"data.local.images_dir: no PNG files or images_*.tar(.gz) archives in {images_dir}")
+        raise MissingInputError(f"data.local.images_dir: no PNG files or images_*.tar(.gz) archives in {images_dir}")
     out_images = raw_dir / "images"
     out_images.mkdir(parents=True, exist_ok=True)
     modes: dict[str, int] = {}
@@ -62,7 +63,7 @@ def import_local(params: LocalParams, raw_dir: Path) -> dict:
         for list_name in LIST_NAMES:
             src = Path(params.lists_dir) / list_name
             if not src.exists():
-                raise FileNotFoundError(f"data.local.lists_dir: {src} not found")
+                raise MissingInputError(f"data.local.lists_dir: {src} not found")
             read_image_list(src)  # readable
             shutil.copyfile(src, raw_dir / list_name)
             extras.append(list_name)

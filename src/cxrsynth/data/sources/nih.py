@@ -21,8 +21,9 @@ from pathlib import Path, PurePosixPath
 import requests
 from tqdm import tqdm
 
-from cxrsynth.config import NIHParams
+from cxrsynth.config.data import NIHParams
 from cxrsynth.data.sources import BBOX_NAME, LIST_NAMES, METADATA_NAMES
+from cxrsynth.errors import CxrsynthError
 from cxrsynth.metadata_source import torchxrayvision_data_dir
 
 LANDING_PAGE = "https://nihcc.app.box.com/v/ChestXray-NIHCC"
@@ -67,11 +68,11 @@ ARCHIVES: tuple[Archive, ...] = tuple(
 )
 
 
-class DownloadError(RuntimeError):
+class DownloadError(CxrsynthError, RuntimeError):
     """A download failed for good (after retries, or on a 4xx answer, or on a checksum)."""
 
 
-class UnsafeArchiveError(RuntimeError):
+class UnsafeArchiveError(CxrsynthError, RuntimeError):
     """An archive member would escape the destination or is not a plain file."""
 
 

@@ -1,0 +1,43 @@
+"""The ``classifier`` section: DenseNet-121 training (also used by d_classifier and Table 2)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from cxrsynth.config.base import Section
+
+
+class ClassifierParams(Section):
+    """DenseNet-121 multi-label classifier (paper 001, section 3.3)."""
+
+    section: ClassVar[str] = "classifier"
+
+    seed: int = 0
+    pretrained: Literal["auto", "imagenet", "none"] = Field(
+        "auto", description="auto: ImageNet weights if found locally, else random init with a warning"
+    )
+    weights_path: str | None = Field(None, description="ImageNet densenet121 state dict; default: torch hub cache")
+    input_size: int = Field(64, description="stored pyramid level fed to the network")
+    batch_size: int = Field(64, ge=1)
+    max_epochs: int = Field(8, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    plateau_patience: int = Field(1, ge=0, description="epochs without val macro AUROC gain before lr / 10")
+    early_stopping_patience: int = Field(3, ge=1)
+    max_rotation_deg: float = Field(10.0, ge=0)
+    flip_p: float = Field(0.5, ge=0, le=1)
+    brightness: float = Field(0.1, ge=0, lt=1)
+    contrast: float = Field(0.1, ge=0, lt=1)
+    num_workers: int = Field(0, ge=0)
+    accelerator: str = "auto"
+    devices: int | str = 1
+    precision: str = "32-true"
+    threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = all cores")
+
+    @field_validator("input_size")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        if value < 16 or value & (value - 1):
+            raise ValueError("must be a power of two >= 16")
+        return value

@@ -1,0 +1,60 @@
+"""The ``gan`` section: the progressive growing GAN or the DCGAN baseline."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from cxrsynth.config.base import Section
+
+
+class GANParams(Section):
+    """Progressive growing GAN (paper 001, section 3.2) or the DCGAN baseline (paper 003)."""
+
+    section: ClassVar[str] = "gan"
+
+    arch: Literal["pggan", "dcgan"] = "pggan"
+    dcgan_images: int = Field(6000, ge=32, description="images the DCGAN baseline trains on (64x64, batch 32)")
+    seed: int = 0
+    resolution: int = Field(32, description="final side; the schedule lists one entry per resolution 4..this")
+    z_dim: int = Field(512, ge=1)
+    channels: list[int] = Field(default_factory=lambda: [512, 512, 512, 512, 256, 128, 64, 32, 16][:4])
+    fade_images: list[int] = Field(default_factory=lambda: [0, 800_000, 800_000, 800_000])
+    stable_images: list[int] = Field(default_factory=lambda: [800_000] * 4)
+    batch_sizes: list[int] = Field(default_factory=lambda: [16] * 4)
+    lr: float = Field(1e-3, gt=0)
+    betas: tuple[float, float] = (0.0, 0.99)
+    gp_lambda: float = Field(10.0, ge=0)
+    drift: float = Field(0.001, ge=0)
+    ema_decay: float = Field(0.999, ge=0, lt=1)
+    group_size: int = Field(4, ge=1)
+    checkpoint_every: int = Field(10_000, ge=1, description="images between complete checkpoints")
+    log_every: int = Field(20, ge=1, description="steps between loss reads (the only host syncs)")
+    n_samples: int = Field(64, ge=4)
+    accelerator: str = "auto"
+    devices: int | str = 1
+    num_nodes: int = Field(1, ge=1)
+    strategy: str = "auto"
+    precision: str = "32-true"
+    deterministic: bool = True
+    threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = all cores")
+
+    @property
+    def final_resolution(self) -> int:
+        """Side of the generated images (the DCGAN baseline is always 64x64)."""
+        return 64 if self.arch == "dcgan" else self.resolution
+
+    @model_validator(mode="after")
+    def _per_resolution(self):
+        if self.arch == "dcgan":  # always 64x64 (paper 003); the PGGAN lists are not used
+            return self
+        if self.resolution < 4 or self.resolution & (self.resolution - 1):
+            raise ValueError("resolution: must be a power of two >= 4")
+        n = self.resolution.bit_length() - 2  # 4 → 1, 8 → 2, ...
+        for key in ("channels", "fade_images", "stable_images", "batch_sizes"):
+            if len(getattr(self, key)) != n:
+                raise ValueError(f"{key}: needs {n} entries (one per resolution 4..{self.resolution})")
+        if any(b % min(self.group_size, b) for b in self.batch_sizes):
+            raise ValueError("batch_sizes: each must be a multiple of group_size (minibatch stddev)")
+        return self

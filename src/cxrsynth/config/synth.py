@@ -1,0 +1,19 @@
+"""The ``synth`` section: classifiers trained on synthetic data (Table 2)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from cxrsynth.config.base import Section
+
+
+class SynthParams(Section):
+    """Classifiers trained on synthetic data and tested on the real test split (section 4.5, Table 2)."""
+
+    section: ClassVar[str] = "synth"
+
+    val_fraction: float = Field(0.125, gt=0, lt=1, description="synthetic patients held out for validation")
+    max_epochs: int | None = Field(None, ge=1, description="None: classifier.max_epochs")
+    seed: int = 0

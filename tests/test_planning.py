@@ -1,0 +1,43 @@
+"""The archive plan: non-negative least squares over measured co-occurrence recovers the counts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cxrsynth.synthesis.planning import label_rates, largest_remainder, solve_images_per_class
+
+
+def test_nnls_plan_recovers_known_per_class_counts():
+    """Label counts made by known images per target class, through a co-occurrence matrix in which
+    every target brings other labels, give those counts back."""
+    rng = np.random.default_rng(0)
+    n_classes = 15
+    rates = np.eye(n_classes) * 0.9 + rng.uniform(0, 0.25, (n_classes, n_classes)) * (rng.random((n_classes, n_classes)) < 0.3)
+    rates[0, 1:] = 0.0  # No Finding targets carry no finding
+    rates[0, 0] = 1.0
+    truth = rng.integers(20, 400, n_classes)
+    wanted = rates.T @ truth
+    plan = solve_images_per_class(rates, wanted, int(truth.sum()))
+    assert plan.sum() == truth.sum() and (plan >= 0).all()
+    assert np.abs(plan - truth).max() <= 2, (plan, truth)
+
+
+def test_nnls_plan_prefers_no_finding_to_overshooting_co_occurring_findings():
+    """Targeting Cardiomegaly always brings Effusion. The source: 90 images without finding, 10 with
+    Cardiomegaly and Effusion. Targets proportional to label counts would plan 9 Effusion patients on
+    top of the Cardiomegaly ones (twice the Effusions wanted); the plan makes none."""
+    rates = np.array([[1.0, 0.0, 0.0],    # No Finding target: no finding
+                      [0.0, 1.0, 1.0],    # Cardiomegaly target: Cardiomegaly and Effusion
+                      [0.0, 0.0, 1.0]])   # Effusion target: Effusion
+    wanted = np.array([90.0, 10.0, 10.0])
+    plan = solve_images_per_class(rates, wanted, 100)
+    assert plan.tolist() == [90, 10, 0]
+    assert np.allclose(rates.T @ plan, wanted)
+    assert solve_images_per_class(rates, wanted, 100, usable=np.array([True, False, True]))[1] == 0
+
+
+def test_label_rates_and_largest_remainder():
+    rates, counts = label_rates(np.array([0, 0, 2]), np.array([[1, 0], [0, 1], [1, 1]]), 3)
+    assert counts.tolist() == [2, 0, 1] and rates.tolist() == [[0.5, 0.5], [0, 0], [1, 1]]
+    assert largest_remainder(np.array([1.0, 1.0, 1.0]), 10).tolist() == [4, 3, 3]
+    assert largest_remainder(np.array([0.0, 0.0]), 3).sum() == 3
