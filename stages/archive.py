@@ -1,4 +1,10 @@
-"""Stage ``archive``: the class-optimised, labelled synthetic archive (Algorithm 1, Figures 7 and 8)."""
+"""Stage ``archive``: the class-optimised, labelled synthetic archive (Algorithm 1, Figures 7 and 8).
+
+The archive's labels come from the DenseNet with cut-offs calibrated on the real validation
+images (``archive.label_thresholds``); the images per target class are planned so those labels
+are as frequent as the source's (``synthesis.planning``); a shortfall past
+``archive.max_shortfall`` fails the stage and writes no archive.
+"""
 
 import argparse
 import time
@@ -6,15 +12,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from cxrsynth.cli import stage_main
 from cxrsynth.config.archive import ArchiveParams
 from cxrsynth.config.base import load_section
 from cxrsynth.data.store import ImageStore
-from cxrsynth.io import atomic_dir, write_json
+from cxrsynth.io import atomic_dir, atomic_path, write_json
 from cxrsynth.labels import LABELS
 from cxrsynth.models.classifier import probabilities
-from cxrsynth.plots import contact_sheet
+from cxrsynth.plots import contact_sheet, prevalence_by_split
 from cxrsynth.runtime import resolve_device, use_all_cores
 from cxrsynth.sampling import load_generator, sample_images
 from cxrsynth.synthesis.archive import write_archive
@@ -24,11 +31,11 @@ from cxrsynth.synthesis.build import (
     optimise_classes,
     per_class_summary,
 )
-from cxrsynth.synthesis.scorers import load_scorer, prevalence_thresholds
+from cxrsynth.synthesis.scorers import calibrated_thresholds, load_scorer
 from cxrsynth.training.datamodule import StoreDataModule
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace) -> dict:
     params = load_section(ArchiveParams, args.params)
     use_all_cores()
     device = resolve_device(params.device)
@@ -38,11 +45,17 @@ def run(args: argparse.Namespace) -> None:
                "discriminator": load_scorer(args.d_classifier, device, "discriminator")}
     scorer, labeller = scorers[params.scorer], scorers["densenet"]
     source = ImageStore(args.store).table
-    if params.label_thresholds == "prevalence":
-        val = StoreDataModule(args.store, args.split, labeller.input_size, 256)
-        val.setup()
-        probs = probabilities(labeller.model, val.datasets["val"].all_images(), labeller.input_size).numpy()
-        labeller = replace(labeller, thresholds=prevalence_thresholds(probs, source[list(LABELS)].mean().to_numpy()))
+
+    real = StoreDataModule(args.store, args.split, labeller.input_size, 256)
+    real.setup()
+    held_out = {name: (probabilities(labeller.model, real.datasets[name].all_images(), labeller.input_size).numpy(),
+                       real.datasets[name].labels.numpy()) for name in ("val", "test")}
+    if params.label_thresholds == "calibrated":
+        labeller = replace(labeller, thresholds=calibrated_thresholds(*held_out["val"]))
+    test_probs, test_labels = held_out["test"]
+    on_real_test = {name: {"true_pct": round(100 * float(test_labels[:, c].mean()), 2),
+                           "labelled_pct": round(100 * float((test_probs[:, c] >= labeller.thresholds[c]).mean()), 2)}
+                    for c, name in enumerate(LABELS)}
 
     build = build_archive(generator, resolution, scorer, labeller, source, params)
     with atomic_dir(args.out) as out:
@@ -57,30 +70,40 @@ def run(args: argparse.Namespace) -> None:
         comparison[other] = per_class_summary(probe)
         probe_seconds = time.perf_counter() - start
 
-    result, table = build.optimisation, build.table
-    accepted = int(result.success.sum())
+    result, table, planned = build.optimisation, build.table, build.planned
+    labels = label_counts(table, source)
     metrics = {
         "scorer": params.scorer,
         "images": len(table),
-        "planned_images": int(build.targets.sum()),
+        "planned_images": params.size,
+        "delivered_fraction": round(len(table) / params.size, 4),
         "patients": int(table["Patient ID"].nunique()),
-        "planned_patients": len(result.classes),
-        "success_rate": round(accepted / len(result.classes), 4),
+        "jobs": len(result.classes),
+        "success_rate": round(float(result.success.mean()), 4),
         "batched_steps": result.batched_steps,
         "mean_occupied_slots": round(result.mean_occupied_slots, 2),
         "shards": shards,
+        "passes": build.passes,
+        "labels_within_tolerance": sum(v["within_tolerance"] for v in labels.values()),
+        "labels": labels,
+        "per_class": {row["class"]: {k: int(v) for k, v in row.items() if k != "class"} | comparison[params.scorer].get(row["class"], {})
+                      for row in planned.to_dict("records")},
         "label_thresholds": {"kind": params.label_thresholds,
                              **{n: round(float(t), 4) for n, t in zip(LABELS, labeller.thresholds)}},
-        "per_class": per_class_summary(result),
+        "labeller_on_real_test": on_real_test,
         "scorers": comparison,
-        "labels": label_counts(table, source),
     }
     write_json(args.metrics, metrics)
+    wide = pd.DataFrame({"source": [labels[n]["source_pct"] for n in LABELS],
+                         "archive": [labels[n]["archive_pct"] for n in LABELS]}, index=list(LABELS))
+    with atomic_path(args.prevalence) as tmp:
+        wide.rename_axis("label").reset_index().melt(id_vars="label", var_name="set", value_name="prevalence_pct").to_csv(tmp, index=False)
+    prevalence_by_split(wide, args.prevalence_figure, f"Label prevalence: source (true labels) vs archive "
+                                                      f"({params.label_thresholds} labeller)")
 
-    # Figure 7: the optimised image G(z*) of up to eight patients per class; Figure 8: follow-up series
-    z_star = result.z[result.success].to(device)
-    centres = sample_images(generator, z_star, resolution)[:, 0].numpy()
-    classes = result.classes[result.success]
+    # Figure 7: the optimised image G(z*) of up to eight archive patients per class; Figure 8: follow-up series
+    centres = sample_images(generator, build.z_star.to(device), resolution)[:, 0].numpy()
+    classes = np.asarray([LABELS.index(t) for t in table.drop_duplicates("Patient ID")["Target Label"]])
     rows = [(name, centres[classes == c][:8]) for c, name in enumerate(LABELS) if (classes == c).any()]
     contact_sheet(rows, args.examples, scale=max(1, 96 // resolution))
     series = []
@@ -88,9 +111,10 @@ def run(args: argparse.Namespace) -> None:
         chosen = (table["Patient ID"] == pid).to_numpy()
         series.append((f"{table.loc[chosen, 'Target Label'].iloc[0]} ({chosen.sum()})", build.images[chosen]))
     contact_sheet(series, args.series, label_width=160, scale=max(1, 96 // resolution))
-    print(f"archive: {len(table)} images, {metrics['patients']} patients, success rate {metrics['success_rate']:.2f} "
-          f"({params.scorer})")
-    return {"build_seconds": round(build.seconds, 1), "accepted_latents_per_s": round(accepted / build.seconds, 2),
+    print(f"archive: {len(table)} of {params.size} images, {metrics['patients']} patients, "
+          f"{metrics['labels_within_tolerance']} of 15 labels within tolerance of the source")
+    return {"build_seconds": round(build.seconds, 1),
+            "accepted_latents_per_s": round(int(result.success.sum()) / build.seconds, 2),
             **({f"{other}_comparison_seconds": round(probe_seconds, 1)} if params.compare_per_class else {})}
 
 
@@ -101,9 +125,11 @@ if __name__ == "__main__":
     parser.add_argument("--classifier", type=Path, required=True, help="the DenseNet (labeller and a scorer)")
     parser.add_argument("--d-classifier", type=Path, required=True, help="the re-purposed discriminator")
     parser.add_argument("--store", type=Path, required=True, help="source store (prevalence, real patient IDs)")
-    parser.add_argument("--split", type=Path, required=True, help="split CSV (validation images for the labeller)")
+    parser.add_argument("--split", type=Path, required=True, help="split CSV (held-out images for the labeller)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--prevalence", type=Path, required=True, help="label prevalence table, source vs archive (CSV)")
+    parser.add_argument("--prevalence-figure", type=Path, required=True, help="label prevalence PNG")
     parser.add_argument("--examples", type=Path, required=True, help="Figure 7 PNG")
     parser.add_argument("--series", type=Path, required=True, help="Figure 8 PNG")
     stage_main(run, parser)

@@ -122,20 +122,30 @@ def test_archive_is_labelled_and_loadable(repo):
     from cxrsynth.synthesis.archive import SYNTHETIC_ID_OFFSET, read_archive
 
     archive = json.loads((repo / "metrics" / "archive.json").read_text())
-    assert archive["images"] == 1500 and archive["success_rate"] > 0.9
+    split = pd.read_csv(repo / "data" / "split" / "split.csv")
+    size = archive["planned_images"]
+    assert size >= (split["split"] == "train").sum()  # at least as large as the real training split
+    assert archive["images"] >= 0.99 * size  # every planned patient delivered (or the stage fails)
+    for name, row in archive["per_class"].items():
+        assert row["delivered_images"] >= 0.95 * row["planned_images"], name
+    for name, row in archive["labels"].items():  # the source's label mix, within max(2 points, 25%)
+        assert abs(row["archive_pct"] - row["source_pct"]) <= max(2.0, 0.25 * row["source_pct"]), (name, row)
+    for name, row in archive["labeller_on_real_test"].items():  # calibrated cut-offs hold on unseen real images
+        assert abs(row["labelled_pct"] - row["true_pct"]) <= max(2.0, 0.3 * row["true_pct"]), (name, row)
     for scorer in ("discriminator", "densenet"):  # every class converges with both scorers
         rates = {k: v["success_rate"] for k, v in archive["scorers"][scorer].items() if isinstance(v, dict)}
         assert len(rates) == 15 and min(rates.values()) > 0, (scorer, rates)
     table, images = read_archive(repo / "data" / "archive")
-    assert len(table) == 1500 and images.shape == (1500, 32, 32) and images.std() > 20
+    assert len(table) == archive["images"] and images.shape == (len(table), 32, 32) and images.std() > 20
     assert (table["patient_id"] >= SYNTHETIC_ID_OFFSET).all()
-    assert table.groupby("patient_id").size().between(3, 6).mean() > 0.9
+    assert table.groupby("patient_id").size().between(1, 6).all()
+    assert len(pd.read_csv(repo / "metrics" / "archive_prevalence.csv")) == 30
 
 
 def test_synthetic_training_is_well_above_chance(repo):
     result = json.loads((repo / "metrics" / "synthetic_auroc.json").read_text())
     macro = result["macro"]
-    assert macro["class_generated"] >= 0.70 and macro["real"] >= macro["class_generated"]
+    assert macro["class_generated"] >= 0.85 * macro["real"] and macro["real"] >= macro["class_generated"]
     assert set(result["per_class"]) == set(LABELS)
     assert "paper: class generated" in (repo / "metrics" / "synthetic_auroc.md").read_text()
 
@@ -184,7 +194,7 @@ BAD_VALUES = {  # one bad value per section: (key as written in params.yaml, rep
     "gan": ("  resolution: 32 ", "  resolution: 48 "),
     "fid": ("  extractor: both ", "  extractor: clip "),
     "prevalence": ("  n_bootstrap: 10000 ", "  n_bootstrap: 5 "),
-    "archive": ("  scorer: discriminator ", "  scorer: inception "),
+    "archive": ("  scorer: densenet ", "  scorer: inception "),
     "embed": ("  init: random ", "  init: sideways "),
     "synth": ("  val_fraction: 0.125", "  val_fraction: 1.5"),
 }

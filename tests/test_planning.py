@@ -41,3 +41,13 @@ def test_label_rates_and_largest_remainder():
     assert counts.tolist() == [2, 0, 1] and rates.tolist() == [[0.5, 0.5], [0, 0], [1, 1]]
     assert largest_remainder(np.array([1.0, 1.0, 1.0]), 10).tolist() == [4, 3, 3]
     assert largest_remainder(np.array([0.0, 0.0]), 3).sum() == 3
+
+
+def test_selection_fills_each_class_quota_and_leaves_out_patients_that_spoil_the_mix():
+    """Two No Finding candidates of three images: one clean, one whose follow-ups all carry a finding the
+    source does not want. A quota of three No Finding images takes the clean one."""
+    from cxrsynth.synthesis.planning import select_patients
+
+    counts = np.array([[3, 0], [0, 3], [0, 2]])  # labels summed over follow-ups: (No Finding, Pneumothorax)
+    kept = select_patients(counts, np.array([3, 3, 2]), np.array([0, 0, 1]), np.array([3, 1]), np.array([3.0, 1.0]))
+    assert kept.tolist() == [3, 0, 1]  # class 1's quota of one takes one follow-up of its patient

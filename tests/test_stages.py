@@ -40,7 +40,7 @@ def test_missing_input_is_one_line(tmp_path):
 
 def test_new_stages_fail_in_one_line_on_bad_params_or_missing_inputs(tmp_path):
     params = (ROOT / "params.yaml").read_text()
-    bad = params.replace("  scorer: discriminator ", "  scorer: inception ")
+    bad = params.replace("  scorer: densenet ", "  scorer: inception ")
     result = run_stage(tmp_path, "archive", bad, "--gan", "g", "--classifier", "c", "--d-classifier", "d",
                        "--store", "s", "--split", "x", "--out", "a", "--metrics", "m.json", "--examples", "e.png",
                        "--series", "f.png")

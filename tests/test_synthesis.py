@@ -127,15 +127,9 @@ def test_batched_and_one_at_a_time_agree_on_success(parts):
     assert batched.success.all() and all(single)
 
 
-def test_class_targets_and_patient_plan():
-    from cxrsynth.synthesis.archive import class_image_targets, plan_patients
+def test_patient_plan():
+    from cxrsynth.synthesis.archive import plan_patients
 
-    labels = np.zeros((100, 15), np.uint8)
-    labels[:60, 0] = 1
-    labels[60:, 1] = 1
-    labels[:10, 2] = 1
-    targets = class_image_targets(labels, 110)
-    assert targets.sum() == 110 and targets[0] == 60 and targets[1] == 40 and targets[2] == 10
     rng = np.random.default_rng(0)
     classes, sizes = plan_patients(np.array([0, 2, 7, 25] + [0] * 11), (3, 6), rng)
     for c, total in ((1, 2), (2, 7), (3, 25)):

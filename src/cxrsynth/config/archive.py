@@ -14,7 +14,17 @@ class ArchiveParams(Section):
 
     section: ClassVar[str] = "archive"
 
-    size: int = Field(1500, ge=1, description="images in the archive (full scale: as many as NIH)")
+    size: int = Field(4000, ge=1, description="images in the archive (full scale: as many as NIH)")
+    pilot_patients: int = Field(3, ge=1, description="patients per class in the pilot pass that measures which "
+                                "labels each target class brings")
+    top_up_fraction: float = Field(0.2, ge=0, lt=1, description="share of the images after the pilot planned "
+                                   "last, from every label made so far, to fill what is still short")
+    oversample: float = Field(1.5, ge=1, description="patients generated per planned patient in the main and "
+                              "top-up passes; each class keeps those whose labels fit the source's mix best")
+    retries: int = Field(3, ge=0, description="times a patient whose optimisation failed is queued again "
+                         "with fresh latents")
+    max_shortfall: float = Field(0.01, ge=0, le=1, description="largest share of archive.size that may be "
+                                 "missing; beyond it the stage fails and writes no archive")
     scorer: Literal["discriminator", "densenet"] = Field(
         "discriminator", description="classifier whose class score is raised: the re-purposed D or the DenseNet"
     )
@@ -32,9 +42,10 @@ class ArchiveParams(Section):
     severity_std: float = Field(1.0, ge=0)
     local_std: float = Field(0.2, ge=0, description="local sampling: follow-ups at z* + N(0, std^2)")
     follow_ups: tuple[int, int] = Field((3, 6), description="images per synthetic patient, drawn uniformly")
-    label_thresholds: Literal["youden", "prevalence"] = Field(
-        "youden", description="labeller cut-offs: the classifier's Youden thresholds, or per-class cut-offs "
-        "at which it labels the real validation images as often as the source holds each label")
+    label_thresholds: Literal["calibrated", "youden"] = Field(
+        "calibrated", description="labeller cut-offs: per class, the score above which the classifier labels "
+        "the real validation images exactly as often as they carry the label (calibrated), or its Youden "
+        "thresholds (the optimisation's T_c either way)")
     shard_images: int = Field(10_000, ge=1, description="PNGs per images_NNN.tar shard")
     seed: int = 0
     device: str = "auto"

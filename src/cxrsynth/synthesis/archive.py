@@ -1,7 +1,8 @@
 """The class-optimised synthetic archive (paper 001, sections 3.4 and 4.3), written like NIH.
 
-Plan: per-class image targets proportional to the source label prevalence, split into
-synthetic patients of 3 to 6 follow-ups. Each patient is one class-optimised latent z*;
+Plan (``synthesis.build`` and ``synthesis.planning``): images per target class chosen so the
+labels come out as frequent as the source's, split into synthetic patients of 3 to 6
+follow-ups. Each patient is one class-optimised latent z*;
 its follow-ups are generated at z* + N(0, local_std^2) (local sampling) and labelled by
 the classifier's thresholded predictions, so co-occurring findings are recorded.
 
@@ -38,18 +39,6 @@ SYNTHETIC_ID_OFFSET = 90_000_000
 MAX_PATIENTS = 10**8 - SYNTHETIC_ID_OFFSET
 CSV_NAME = "Data_Entry_synthetic.csv"
 EXTRA_COLUMNS = ("Target Label", "Target Score")
-
-
-def class_image_targets(source_labels: np.ndarray, size: int) -> np.ndarray:
-    """Images per class (LABELS order) summing to ``size``, proportional to the source label prevalence
-    (largest remainders)."""
-    counts = np.asarray(source_labels).sum(axis=0).astype(np.float64)
-    if counts.sum() == 0:
-        raise InputError("archive: the source table has no labels")
-    exact = size * counts / counts.sum()
-    out = np.floor(exact).astype(np.int64)
-    out[np.argsort(-(exact - out), kind="stable")[: size - out.sum()]] += 1
-    return out
 
 
 def plan_patients(targets: np.ndarray, follow_ups: tuple[int, int], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -104,6 +93,8 @@ def render_patients(generator: torch.nn.Module, resolution: int, z: torch.Tensor
         score = torch.sigmoid(scorer.logits(as_output)).cpu()
         scores.append(score.gather(1, target_t[start : start + batch_size, None]).squeeze(1).numpy())
         images.append(batch[:, 0].numpy())
+    if not images:  # no patient to render
+        return np.zeros((0, resolution, resolution), np.uint8), np.zeros((0, len(LABELS)), np.uint8), np.zeros(0)
     return np.concatenate(images), np.concatenate(labels), np.concatenate(scores)
 
 

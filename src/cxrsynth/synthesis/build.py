@@ -1,25 +1,35 @@
-"""Build a class-optimised archive end to end: plan, optimise, sample locally, label, summarise."""
+"""Build a class-optimised archive end to end: plan, optimise (with retries), sample locally, label, summarise."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 import torch
 
 from cxrsynth.config.archive import ArchiveParams
+from cxrsynth.errors import CxrsynthError
 from cxrsynth.labels import LABELS
 from cxrsynth.synthesis.archive import (
     archive_table,
-    class_image_targets,
     local_latents,
     plan_patients,
     render_patients,
 )
 from cxrsynth.synthesis.class_optimisation import LatentOptimiser, OptimisationResult
+from cxrsynth.synthesis.planning import (
+    label_rates,
+    largest_remainder,
+    select_patients,
+    solve_images_per_class,
+)
 from cxrsynth.synthesis.scorers import Scorer, severity_thresholds
+
+
+class ShortfallError(CxrsynthError):
+    """The archive fell short of its plan by more than ``archive.max_shortfall``; no archive is written."""
 
 
 @dataclass
@@ -28,10 +38,16 @@ class ArchiveBuild:
 
     table: pd.DataFrame
     images: np.ndarray
-    optimisation: OptimisationResult
-    targets: np.ndarray  # planned images per class
-    patient_counts: np.ndarray  # planned follow-ups per planned patient
+    optimisation: OptimisationResult  # every job of every pass and retry, in order
+    planned: pd.DataFrame  # per class (LABELS order): planned and delivered patients and images
+    z_star: torch.Tensor  # the optimised latent of every delivered patient, in table order
+    passes: list[dict]  # per pass: name, planned and delivered images
     seconds: float
+
+    @property
+    def targets(self) -> np.ndarray:
+        """Planned images per class."""
+        return self.planned["planned_images"].to_numpy()
 
 
 def optimise_classes(generator, resolution: int, scorer: Scorer, classes: np.ndarray, params: ArchiveParams,
@@ -44,25 +60,146 @@ def optimise_classes(generator, resolution: int, scorer: Scorer, classes: np.nda
                          params.truncation, seed, parallel_restarts=params.parallel_restarts)
 
 
+def optimise_with_retries(generator, resolution: int, scorer: Scorer, classes: np.ndarray, params: ArchiveParams,
+                          seed: int) -> OptimisationResult:
+    """``optimise_classes``, then the jobs that failed (all ``max_attempts`` attempts) queued again
+    with fresh latents, up to ``params.retries`` more times. Returns one result per job: its
+    successful latent, or its last failure."""
+    result = optimise_classes(generator, resolution, scorer, classes, params, seed)
+    for round_ in range(1, params.retries + 1):
+        failed = np.flatnonzero(~result.success)
+        if not len(failed):
+            break
+        again = optimise_classes(generator, resolution, scorer, classes[failed], params, seed + 7919 * round_)
+        result = merge_results(result, failed, again)
+    return result
+
+
+def merge_results(result: OptimisationResult, jobs: np.ndarray, again: OptimisationResult) -> OptimisationResult:
+    """``result`` with the retried ``jobs`` taken from ``again`` (attempts and steps add up)."""
+    merged = replace(result, success=result.success.copy(), z=result.z.clone(), score=result.score.copy(),
+                     steps=result.steps.copy(), thresholds=result.thresholds.copy(),
+                     total_steps=result.total_steps.copy(), attempts=result.attempts.copy())
+    merged.success[jobs], merged.z[torch.as_tensor(jobs)] = again.success, again.z
+    merged.score[jobs], merged.steps[jobs], merged.thresholds[jobs] = again.score, again.steps, again.thresholds
+    merged.total_steps[jobs] += again.total_steps
+    merged.attempts[jobs] += again.attempts
+    merged.batched_steps += again.batched_steps
+    merged.latents_scored += again.latents_scored
+    return merged
+
+
+def concatenate(results: list[OptimisationResult]) -> OptimisationResult:
+    """The jobs of several runs as one result."""
+    first = results[0]
+    return OptimisationResult(
+        *(np.concatenate([getattr(r, f) for r in results]) for f in ("classes", "thresholds", "success")),
+        torch.cat([r.z for r in results]),
+        *(np.concatenate([getattr(r, f) for r in results]) for f in ("score", "steps", "total_steps", "attempts")),
+        batched_steps=sum(r.batched_steps for r in results), latents_scored=sum(r.latents_scored for r in results),
+    ) if len(results) > 1 else first
+
+
 def build_archive(generator: torch.nn.Module, resolution: int, scorer: Scorer, labeller: Scorer,
                   source: pd.DataFrame, params: ArchiveParams) -> ArchiveBuild:
-    """Plan ``params.size`` images from the source prevalence, optimise one latent per synthetic
-    patient, sample its follow-ups locally and label them. Patients whose optimisation failed
-    are left out (and counted)."""
+    """Build ``params.size`` images whose labels are as frequent as the source's.
+
+    Three passes: a **pilot** (``params.pilot_patients`` patients per class) measures what labels
+    each target class brings; the **main** pass plans the images per target class by non-negative
+    least squares so the expected label counts match the source's (``planning``); a **top-up** of
+    the last ``params.top_up_fraction`` re-solves with every image made so far and fills what is
+    still short. Each patient is one class-optimised latent (failed jobs retried with fresh
+    latents, ``params.retries``), its follow-ups sampled locally and labelled by ``labeller``. The
+    main and top-up passes make ``params.oversample`` times their plan per class and keep, class by
+    class, the patients whose labels bring the mix closest to the source's (``select_patients``).
+    Raises ShortfallError, naming the classes, when the archive misses ``params.size`` by more
+    than ``params.max_shortfall``."""
     start = time.perf_counter()
     rng = np.random.default_rng(params.seed)
-    targets = class_image_targets(source[list(LABELS)].to_numpy(), params.size)
-    patient_class, counts = plan_patients(targets, tuple(params.follow_ups), rng)
-    result = optimise_classes(generator, resolution, scorer, patient_class, params, params.seed)
-    ok = result.success
+    n_classes = len(LABELS)
+    wanted = params.size * source[list(LABELS)].to_numpy(dtype=np.float64).mean(axis=0)
     device = next(generator.parameters()).device
     noise = torch.Generator(device=device).manual_seed(params.seed + 1)
-    z = local_latents(result.z[ok].to(device), counts[ok], params.local_std, noise)
-    target = np.repeat(patient_class[ok], counts[ok])
-    images, labels, scores = render_patients(generator, resolution, z, target, labeller, scorer)
-    table = archive_table(patient_class[ok], counts[ok], labels, scores, resolution,
-                          source["patient_id"].to_numpy())
-    return ArchiveBuild(table, images, result, targets, counts, time.perf_counter() - start)
+    mean_follow_ups = (params.follow_ups[0] + params.follow_ups[1]) / 2
+    pilot = np.full(n_classes, round(params.pilot_patients * mean_follow_ups), dtype=np.int64)
+    pilot = largest_remainder(pilot, min(int(pilot.sum()), params.size))
+
+    results, parts, passes = [], [], []
+    quota_total = np.zeros(n_classes, dtype=np.int64)
+    made = 0
+    for number, name in enumerate(("pilot", "main", "top_up")):
+        remaining = params.size - made
+        if name == "pilot":
+            quotas, still_wanted, surplus = pilot, wanted * pilot.sum() / params.size, 1.0
+        else:
+            done = np.concatenate([p[2] for p in parts])
+            rates, seen = label_rates(np.concatenate([p[1] for p in parts]), done, n_classes)
+            images = remaining if name == "top_up" else round(remaining * (1 - params.top_up_fraction))
+            still_wanted = (wanted - done.sum(axis=0)) * images / max(remaining, 1)  # this pass's share
+            quotas = solve_images_per_class(rates, still_wanted, images, usable=seen > 0 if seen.any() else None)
+            surplus = params.oversample
+        quota_total += quotas
+        if quotas.sum() == 0:
+            passes.append({"pass": name, "planned_images": 0, "candidate_images": 0, "delivered_images": 0})
+            continue
+        candidates = np.where(quotas > 0, np.ceil(quotas * surplus), 0).astype(np.int64)
+        patient_class, counts = plan_patients(candidates, tuple(params.follow_ups), rng)
+        result = optimise_with_retries(generator, resolution, scorer, patient_class, params, params.seed + 1000 * number)
+        ok = result.success
+        z = local_latents(result.z[ok].to(device), counts[ok], params.local_std, noise)
+        target = np.repeat(patient_class[ok], counts[ok])
+        images, labels, scores = render_patients(generator, resolution, z, target, labeller, scorer)
+        labels[:, 0] = ~labels[:, 1:].any(axis=1)  # NIH's convention: No Finding exactly when no finding
+        patient = np.repeat(np.arange(ok.sum()), counts[ok])
+        per_patient = np.zeros((ok.sum(), n_classes))
+        np.add.at(per_patient, patient, labels)
+        kept = select_patients(per_patient, counts[ok], patient_class[ok], quotas, still_wanted)
+        keep = np.arange(len(patient)) - np.repeat(np.cumsum(counts[ok]) - counts[ok], counts[ok]) < kept[patient]
+        chosen = kept > 0
+        parts.append((images[keep], target[keep], labels[keep], scores[keep], patient_class[ok][chosen], kept[chosen],
+                      result.z[ok][torch.as_tensor(chosen)]))
+        results.append(result)
+        made += int(kept.sum())
+        passes.append({"pass": name, "planned_images": int(quotas.sum()), "candidate_images": int(counts[ok].sum()),
+                       "delivered_images": int(kept.sum())})
+
+    optimisation = concatenate(results)
+    delivered_class = np.concatenate([p[4] for p in parts])
+    delivered_count = np.concatenate([p[5] for p in parts])
+    planned = per_class_plan(quota_total, delivered_class, delivered_count, optimisation)
+    check_shortfall(planned, params.size, params.max_shortfall)
+    images = np.concatenate([p[0] for p in parts])
+    labels = np.concatenate([p[2] for p in parts])
+    scores = np.concatenate([p[3] for p in parts])
+    table = archive_table(delivered_class, delivered_count, labels, scores, resolution, source["patient_id"].to_numpy())
+    z_star = torch.cat([p[6] for p in parts])
+    return ArchiveBuild(table, images, optimisation, planned, z_star, passes, time.perf_counter() - start)
+
+
+def per_class_plan(quotas: np.ndarray, delivered_class: np.ndarray, delivered_count: np.ndarray,
+                   optimisation: OptimisationResult) -> pd.DataFrame:
+    """Per target class (LABELS order): images planned and delivered, patients delivered, and the
+    class-optimisation jobs run and converged (candidates include the surplus left out)."""
+    rows = []
+    for c, name in enumerate(LABELS):
+        mine = delivered_class == c
+        jobs = optimisation.classes == c
+        rows.append({"class": name, "planned_images": int(quotas[c]), "delivered_images": int(delivered_count[mine].sum()),
+                     "delivered_patients": int(mine.sum()), "jobs": int(jobs.sum()),
+                     "converged_jobs": int((jobs & optimisation.success).sum())})
+    return pd.DataFrame(rows)
+
+
+def check_shortfall(planned: pd.DataFrame, size: int, max_shortfall: float) -> None:
+    """Raise ShortfallError when fewer than ``size * (1 - max_shortfall)`` images were delivered."""
+    delivered = int(planned["delivered_images"].sum())
+    short = 1 - delivered / size
+    if short > max_shortfall:
+        lacking = planned[planned["delivered_images"] < planned["planned_images"]]
+        named = ", ".join(f"{r['class']} {r['delivered_images']} of {r['planned_images']}" for _, r in lacking.iterrows())
+        raise ShortfallError(f"archive: {delivered} of {size} images delivered ({short:.1%} short > "
+                             f"archive.max_shortfall {max_shortfall:.1%}); short: {named}; no archive written "
+                             "(raise archive.retries or archive.max_attempts)")
 
 
 def per_class_summary(result: OptimisationResult) -> dict[str, dict]:
@@ -84,12 +221,15 @@ def per_class_summary(result: OptimisationResult) -> dict[str, dict]:
 
 
 def label_counts(table: pd.DataFrame, source: pd.DataFrame) -> dict[str, dict]:
-    """Images carrying each label in the archive versus the source, as counts and percentages."""
+    """Per label, images carrying it in the archive versus the source (counts, percentages, their ratio)
+    and whether the archive's prevalence is within max(2 points, 25% of the source's) of the source's."""
     labels = table["Finding Labels"].str.split("|")
     out = {}
     for name in LABELS:
         n = int(labels.map(lambda parts, name=name: name in parts).sum())
         s = int(source[name].sum())
-        out[name] = {"archive": n, "archive_pct": round(100 * n / max(len(table), 1), 2),
-                     "source": s, "source_pct": round(100 * s / max(len(source), 1), 2)}
+        archive_pct, source_pct = 100 * n / max(len(table), 1), 100 * s / max(len(source), 1)
+        out[name] = {"archive": n, "archive_pct": round(archive_pct, 2), "source": s, "source_pct": round(source_pct, 2),
+                     "ratio": round(archive_pct / source_pct, 3) if source_pct else None,
+                     "within_tolerance": bool(abs(archive_pct - source_pct) <= max(2.0, 0.25 * source_pct))}
     return out

@@ -57,3 +57,40 @@ def solve_images_per_class(rates: np.ndarray, wanted: np.ndarray, images: int, t
     full = np.zeros(len(rates))
     full[keep] = solution
     return largest_remainder(full, images)
+
+
+def select_patients(label_counts: np.ndarray, sizes: np.ndarray, classes: np.ndarray, quotas: np.ndarray,
+                    wanted: np.ndarray) -> np.ndarray:
+    """Choose which generated patients (and how many of their follow-ups) make the archive.
+
+    Each target class ``c`` gets ``quotas[c]`` images from its own candidate patients; among them,
+    patients are taken greedily so the running label mix of the chosen images stays closest to
+    ``wanted / quotas.sum()`` (squared error weighted by the inverse wanted share, so rare labels
+    count). Candidates are made with a surplus (``archive.oversample``), so the archive can leave
+    out, say, No Finding patients whose follow-ups drifted into a finding the source rarely has.
+
+    ``label_counts``: (P, L) labels summed over each candidate's follow-ups; ``sizes``: (P,) images;
+    ``classes``: (P,) target class. Returns (P,) images kept per candidate (0: left out); the last
+    patient taken for a class keeps only the follow-ups its quota still needs."""
+    label_counts = np.asarray(label_counts, dtype=np.float64)
+    sizes, classes = np.asarray(sizes, dtype=np.int64), np.asarray(classes, dtype=np.int64)
+    left = np.asarray(quotas, dtype=np.int64).copy()
+    total = max(int(left.sum()), 1)
+    target = np.clip(np.asarray(wanted, dtype=np.float64), 0, None) / total
+    weight = 1.0 / np.maximum(target, 0.5 / total)
+    kept = np.zeros(len(sizes), dtype=np.int64)
+    counts, n = np.zeros(label_counts.shape[1]), 0
+    open_ = sizes > 0
+    while True:
+        open_ &= left[classes] > 0
+        if not open_.any():
+            break
+        mix = (counts + label_counts) / (n + sizes)[:, None]
+        error = ((mix - target) ** 2 * weight).sum(axis=1)
+        p = int(np.argmin(np.where(open_, error, np.inf)))
+        take = int(min(sizes[p], left[classes[p]]))
+        kept[p], open_[p] = take, False
+        left[classes[p]] -= take
+        counts += label_counts[p] * (take / sizes[p])  # a trimmed patient: its labels pro rata (an estimate)
+        n += take
+    return kept

@@ -54,3 +54,9 @@ def prevalence_thresholds(probs: np.ndarray, prevalence: np.ndarray) -> np.ndarr
     so the classifier labels that class about as often as the source does."""
     return np.array([np.quantile(probs[:, c], 1.0 - p) if 0 < p < 1 else 0.5
                      for c, p in enumerate(np.asarray(prevalence, dtype=np.float64))], dtype=np.float32)
+
+
+def calibrated_thresholds(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per class, the cut-off at which the classifier labels these held-out images exactly as often as
+    they carry the label (``labels`` (N, 15) 0/1, true): calibration to the observed prevalence."""
+    return prevalence_thresholds(probs, np.asarray(labels, dtype=np.float64).mean(axis=0))
