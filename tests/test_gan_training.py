@@ -66,6 +66,17 @@ def run_stage(workdir: Path, store: Path, params: str) -> subprocess.CompletedPr
     return subprocess.run(STAGE + ["--store", str(store)], cwd=workdir, capture_output=True, text=True, timeout=600)
 
 
+def kill_after_first_checkpoint(workdir: Path, store: Path, **kw) -> None:
+    """Start the stage and SIGKILL it as soon as its first checkpoint is on disk."""
+    run = stage(workdir, store, **kw)
+    deadline = time.time() + 300
+    while not (workdir / "ckpt" / "last.ckpt").exists():
+        assert run.poll() is None and time.time() < deadline, "run ended before its first checkpoint"
+        time.sleep(0.02)
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait()
+
+
 PG = dict(arch="pggan", res=16, channels=[8, 8, 8], fade=[0, 96, 96], stable=[96, 96, 400], batch=[8, 8, 8], every=96)
 
 
@@ -75,13 +86,7 @@ def test_kill_and_resume_is_bitwise_equal(tmp_path, store):
     run = stage(straight, store, **PG)
     assert run.wait(timeout=600) == 0, run.stdout.read()
 
-    run = stage(killed, store, **PG)
-    deadline = time.time() + 300
-    while not (killed / "ckpt" / "last.ckpt").exists():
-        assert run.poll() is None and time.time() < deadline, "run ended before its first checkpoint"
-        time.sleep(0.02)
-    os.kill(run.pid, signal.SIGKILL)
-    run.wait()
+    kill_after_first_checkpoint(killed, store, **PG)
     assert not (killed / "model").exists()  # nothing half-written
     saved = torch.load(killed / "ckpt" / "last.ckpt", weights_only=False)["gan_state"]["images_seen"]
     assert 0 < saved < 784
@@ -190,16 +195,7 @@ def test_a_checkpoint_is_reused_only_by_the_run_that_made_it(tmp_path, store, tm
     (other / "store").mkdir()
     prepare_dataset(other / "raw", other / "store", PrepareParams(size=64, workers=1))
 
-    def killed_after_first_checkpoint(**kw) -> None:
-        run = stage(tmp_path, store, **kw)
-        deadline = time.time() + 300
-        while not (tmp_path / "ckpt" / "last.ckpt").exists():
-            assert run.poll() is None and time.time() < deadline, "run ended before its first checkpoint"
-            time.sleep(0.02)
-        os.kill(run.pid, signal.SIGKILL)
-        run.wait()
-
-    killed_after_first_checkpoint(**PG)
+    kill_after_first_checkpoint(tmp_path, store, **PG)
     result = run_stage(tmp_path, other / "store", TINY.format(**PG))
     assert result.returncode == 0, result.stderr[-2000:]
     line = next(l for l in result.stdout.splitlines() if l.startswith("gan: "))
@@ -207,7 +203,7 @@ def test_a_checkpoint_is_reused_only_by_the_run_that_made_it(tmp_path, store, tm
     assert json.loads((tmp_path / "timings.json").read_text())["checkpoint"] == "restart"
 
     (tmp_path / "ckpt" / "last.ckpt").unlink()
-    killed_after_first_checkpoint(**PG)
+    kill_after_first_checkpoint(tmp_path, store, **PG)
     result = run_stage(tmp_path, store, TINY.format(**PG).replace("seed: 3", "seed: 3\n  lr: 2.0e-3"))
     line = next(l for l in result.stdout.splitlines() if l.startswith("gan: "))
     assert result.returncode == 0 and "gan params lr" in line and "starting over" in line, line

@@ -130,8 +130,13 @@ def test_archive_is_labelled_and_loadable(repo):
         assert row["delivered_images"] >= 0.95 * row["planned_images"], name
     for name, row in archive["labels"].items():  # the source's label mix, within max(2 points, 25%)
         assert abs(row["archive_pct"] - row["source_pct"]) <= max(2.0, 0.25 * row["source_pct"]), (name, row)
-    for name, row in archive["labeller_on_real_test"].items():  # calibrated cut-offs hold on unseen real images
-        assert abs(row["labelled_pct"] - row["true_pct"]) <= max(2.0, 0.3 * row["true_pct"]), (name, row)
+    # the cut-offs calibrated on the validation images label the unseen test images as often as they carry
+    # each label, up to the sampling noise of two finite sets (three standard errors)
+    n_val, n_test = (split["split"] == "val").sum(), (split["split"] == "test").sum()
+    for name, row in archive["labeller_on_real_test"].items():
+        p = row["true_pct"] / 100
+        noise = 100 * 3 * (p * (1 - p) * (1 / n_val + 1 / n_test)) ** 0.5
+        assert abs(row["labelled_pct"] - row["true_pct"]) <= max(noise, 0.5), (name, row, noise)
     for scorer in ("discriminator", "densenet"):  # every class converges with both scorers
         rates = {k: v["success_rate"] for k, v in archive["scorers"][scorer].items() if isinstance(v, dict)}
         assert len(rates) == 15 and min(rates.values()) > 0, (scorer, rates)

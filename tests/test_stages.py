@@ -42,8 +42,8 @@ def test_new_stages_fail_in_one_line_on_bad_params_or_missing_inputs(tmp_path):
     params = (ROOT / "params.yaml").read_text()
     bad = params.replace("  scorer: densenet ", "  scorer: inception ")
     result = run_stage(tmp_path, "archive", bad, "--gan", "g", "--classifier", "c", "--d-classifier", "d",
-                       "--store", "s", "--split", "x", "--out", "a", "--metrics", "m.json", "--examples", "e.png",
-                       "--series", "f.png")
+                       "--store", "s", "--split", "x", "--out", "a", "--metrics", "m.json", "--prevalence", "p.csv",
+                       "--prevalence-figure", "p.png", "--examples", "e.png", "--series", "f.png")
     assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
     assert "archive.scorer" in result.stderr and not (tmp_path / "a").exists()
 

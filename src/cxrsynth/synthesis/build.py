@@ -50,6 +50,19 @@ class ArchiveBuild:
         return self.planned["planned_images"].to_numpy()
 
 
+@dataclass
+class _Delivered:
+    """What one pass adds to the archive: its images (in patient order) and their patients."""
+
+    images: np.ndarray  # (N, r, r) uint8
+    target: np.ndarray  # (N,) target class of each image
+    labels: np.ndarray  # (N, 15) 0/1, NIH convention
+    scores: np.ndarray  # (N,) the scorer's probability of the target class
+    patient_class: np.ndarray  # (P,) per patient
+    counts: np.ndarray  # (P,) images per patient
+    z_star: torch.Tensor  # (P, z_dim) optimised latents
+
+
 def optimise_classes(generator, resolution: int, scorer: Scorer, classes: np.ndarray, params: ArchiveParams,
                      seed: int) -> OptimisationResult:
     """Algorithm 1 for one latent per entry of ``classes`` with severity-raised thresholds."""
@@ -132,8 +145,8 @@ def build_archive(generator: torch.nn.Module, resolution: int, scorer: Scorer, l
         if name == "pilot":
             quotas, still_wanted, surplus = pilot, wanted * pilot.sum() / params.size, 1.0
         else:
-            done = np.concatenate([p[2] for p in parts])
-            rates, seen = label_rates(np.concatenate([p[1] for p in parts]), done, n_classes)
+            done = np.concatenate([p.labels for p in parts])
+            rates, seen = label_rates(np.concatenate([p.target for p in parts]), done, n_classes)
             images = remaining if name == "top_up" else round(remaining * (1 - params.top_up_fraction))
             still_wanted = (wanted - done.sum(axis=0)) * images / max(remaining, 1)  # this pass's share
             quotas = solve_images_per_class(rates, still_wanted, images, usable=seen > 0 if seen.any() else None)
@@ -156,24 +169,22 @@ def build_archive(generator: torch.nn.Module, resolution: int, scorer: Scorer, l
         kept = select_patients(per_patient, counts[ok], patient_class[ok], quotas, still_wanted)
         keep = np.arange(len(patient)) - np.repeat(np.cumsum(counts[ok]) - counts[ok], counts[ok]) < kept[patient]
         chosen = kept > 0
-        parts.append((images[keep], target[keep], labels[keep], scores[keep], patient_class[ok][chosen], kept[chosen],
-                      result.z[ok][torch.as_tensor(chosen)]))
+        parts.append(_Delivered(images[keep], target[keep], labels[keep], scores[keep], patient_class[ok][chosen],
+                                kept[chosen], result.z[ok][torch.as_tensor(chosen)]))
         results.append(result)
         made += int(kept.sum())
         passes.append({"pass": name, "planned_images": int(quotas.sum()), "candidate_images": int(counts[ok].sum()),
                        "delivered_images": int(kept.sum())})
 
     optimisation = concatenate(results)
-    delivered_class = np.concatenate([p[4] for p in parts])
-    delivered_count = np.concatenate([p[5] for p in parts])
+    delivered_class = np.concatenate([p.patient_class for p in parts])
+    delivered_count = np.concatenate([p.counts for p in parts])
     planned = per_class_plan(quota_total, delivered_class, delivered_count, optimisation)
     check_shortfall(planned, params.size, params.max_shortfall)
-    images = np.concatenate([p[0] for p in parts])
-    labels = np.concatenate([p[2] for p in parts])
-    scores = np.concatenate([p[3] for p in parts])
+    labels, scores = np.concatenate([p.labels for p in parts]), np.concatenate([p.scores for p in parts])
     table = archive_table(delivered_class, delivered_count, labels, scores, resolution, source["patient_id"].to_numpy())
-    z_star = torch.cat([p[6] for p in parts])
-    return ArchiveBuild(table, images, optimisation, planned, z_star, passes, time.perf_counter() - start)
+    return ArchiveBuild(table, np.concatenate([p.images for p in parts]), optimisation, planned,
+                        torch.cat([p.z_star for p in parts]), passes, time.perf_counter() - start)
 
 
 def per_class_plan(quotas: np.ndarray, delivered_class: np.ndarray, delivered_count: np.ndarray,
