@@ -13,20 +13,26 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from cxrsynth.cli import stage_main
 from cxrsynth.config.archive import ArchiveParams
 from cxrsynth.config.base import load_section
+from cxrsynth.config.privacy import PrivacyParams
 from cxrsynth.data.store import ImageStore
 from cxrsynth.io import atomic_dir, atomic_path, write_json
 from cxrsynth.labels import LABELS
 from cxrsynth.models.classifier import probabilities
 from cxrsynth.plots import contact_sheet, prevalence_by_split
+from cxrsynth.privacy.filter import filter_archive
+from cxrsynth.privacy.setup import audit_setup
 from cxrsynth.runtime import resolve_device, use_all_cores
 from cxrsynth.sampling import load_generator, sample_images
-from cxrsynth.synthesis.archive import write_archive
+from cxrsynth.synthesis.archive import PRIVACY_RECORD, write_archive
 from cxrsynth.synthesis.build import (
     build_archive,
+    check_shortfall,
+    generate_patients,
     label_counts,
     optimise_classes,
     per_class_summary,
@@ -58,8 +64,30 @@ def run(args: argparse.Namespace) -> dict:
                     for c, name in enumerate(LABELS)}
 
     build = build_archive(generator, resolution, scorer, labeller, source, params)
+    record = None
+    if params.privacy_filter:
+        privacy = load_section(PrivacyParams, args.params)
+        setup = audit_setup(args.store, args.split, args.classifier, args.verifier, privacy, device)
+
+        def check(images):
+            flags = setup.thresholds.flags(setup.auditor.nearest(images, desc="privacy audit"))
+            return flags["any"], {k: v for k, v in flags.items() if k != "any"}
+
+        noise = torch.Generator(device=device).manual_seed(params.seed + 2)
+
+        def regenerate(classes, counts, seed):
+            result, made = generate_patients(generator, resolution, scorer, labeller, classes, counts, params,
+                                             seed, noise)
+            return result.success, made
+
+        build, record = filter_archive(build, check, regenerate, privacy.filter_rounds,
+                                       privacy.max_replaced_fraction, params.seed + 50_000)
+        check_shortfall(build.planned, params.size, params.max_shortfall)
+        record = {"applied": True, **record.as_dict(), "thresholds": setup.thresholds.as_dict()}
     with atomic_dir(args.out) as out:
         shards = write_archive(out, build.images, build.table, params.shard_images)
+        if record is not None:
+            write_json(out / PRIVACY_RECORD, record)
 
     comparison = {params.scorer: per_class_summary(build.optimisation)}
     other = "densenet" if params.scorer == "discriminator" else "discriminator"
@@ -92,6 +120,7 @@ def run(args: argparse.Namespace) -> dict:
                              **{n: round(float(t), 4) for n, t in zip(LABELS, labeller.thresholds)}},
         "labeller_on_real_test": on_real_test,
         "scorers": comparison,
+        "privacy_filter": record or {"applied": False},
     }
     write_json(args.metrics, metrics)
     wide = pd.DataFrame({"source": [labels[n]["source_pct"] for n in LABELS],
@@ -113,6 +142,10 @@ def run(args: argparse.Namespace) -> dict:
     contact_sheet(series, args.series, label_width=160, scale=max(1, 96 // resolution))
     print(f"archive: {len(table)} of {params.size} images, {metrics['patients']} patients, "
           f"{metrics['labels_within_tolerance']} of 15 labels within tolerance of the source")
+    if record is not None:
+        print(f"archive: privacy filter: {record['patients_flagged_before']} patients ({record['images_flagged_before']} "
+              f"images) flagged, {record['replaced_patients']} replaced in {record['rounds']} rounds, "
+              f"{record['dropped_patients']} dropped")
     return {"build_seconds": round(build.seconds, 1),
             "accepted_latents_per_s": round(int(result.success.sum()) / build.seconds, 2),
             **({f"{other}_comparison_seconds": round(probe_seconds, 1)} if params.compare_per_class else {})}
@@ -126,6 +159,7 @@ if __name__ == "__main__":
     parser.add_argument("--d-classifier", type=Path, required=True, help="the re-purposed discriminator")
     parser.add_argument("--store", type=Path, required=True, help="source store (prevalence, real patient IDs)")
     parser.add_argument("--split", type=Path, required=True, help="split CSV (held-out images for the labeller)")
+    parser.add_argument("--verifier", type=Path, required=True, help="the patient verifier (privacy filter)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--prevalence", type=Path, required=True, help="label prevalence table, source vs archive (CSV)")

@@ -67,6 +67,25 @@ def test_every_stage_lists_exactly_the_modules_it_imports():
     assert not problems, "\n".join(problems) + "\n(python tools/stage_deps.py <stage> prints the right list)"
 
 
+def test_every_data_path_a_command_reads_is_a_dependency():
+    """A `data/...` path in a stage's command that is not one of its outputs is an input: DVC must know,
+    or the stage is neither rerun when it changes nor ordered after the stage that writes it."""
+    problems = []
+    for name, stage in stage_specs().items():
+        cmd = stage["cmd"] if isinstance(stage["cmd"], str) else " ".join(stage["cmd"])
+        outs = [o if isinstance(o, str) else next(iter(o)) for o in stage.get("outs", [])]
+        deps = [d for d in stage.get("deps", []) if isinstance(d, str)]
+        for word in cmd.split():
+            if not word.startswith("data/") or any(word == o or word.startswith(o + "/") or o.startswith(word + "/")
+                                                   for o in outs):
+                continue
+            if word.startswith("data/downloads"):  # the download stage's working folder (see dvc.yaml)
+                continue
+            if not any(word == d or word.startswith(d + "/") for d in deps):
+                problems.append(f"{name}: reads {word} but does not depend on it")
+    assert not problems, "\n".join(problems)
+
+
 def test_params_are_validated_before_any_stage_runs():
     """The `params` stage validates every section and is an ancestor of every other stage, so a bad
     value fails before DVC removes the outputs of the stage it belongs to. A stage depends on the

@@ -7,7 +7,9 @@ import pytest
 
 from cxrsynth.data.phantom import (
     FINDING_SIGNATURES,
+    film_anatomy,
     render_phantom,
+    sample_patient,
     signature_table_markdown,
 )
 from cxrsynth.labels import FINDINGS
@@ -41,7 +43,7 @@ def test_emphysema_darkens_the_lungs_and_lowers_the_diaphragm():
         emph = render_phantom(SIZE, {"Emphysema"}, sex, age, view, seed).pixels.astype(float)
         mid_lungs = (slice(20, 34), np.r_[10:22, 42:54])
         assert emph[mid_lungs].mean() < base[mid_lungs].mean() - 5
-        bases = (slice(44, 54), np.r_[8:20, 44:56])  # lung bases, below a normal dome
+        bases = (slice(44, 54), np.r_[16:28, 36:48])  # lung bases below a normal dome, inside a child's lungs too
         assert emph[bases].mean() < base[bases].mean() - 5
 
 
@@ -87,3 +89,22 @@ def test_any_size_renders_the_same_scene():
 def test_signature_table_documents_every_finding():
     table = signature_table_markdown()
     assert all(f"| {f} |" in table for f in FINDINGS) and len(FINDING_SIGNATURES) == 14
+
+
+
+def test_films_of_one_patient_share_the_patient_and_vary_the_film():
+    """One anatomy per patient (habitus, heart, diaphragm, bones, lung markings); each film draws its own
+    positioning and exposure. (That the identity is learnable from pixels is tested by the verifier in
+    tests/test_privacy.py.)"""
+    patient = sample_patient(np.random.default_rng(3), "F")
+    assert patient == sample_patient(np.random.default_rng(3), "F")
+    a = film_anatomy(patient, np.random.default_rng(1), 50, "PA")
+    b = film_anatomy(patient, np.random.default_rng(2), 51, "PA")
+    for fixed in ("scale", "heart_w", "heart_h", "dome_curve", "rib_density", "breast", "texture_seed", "clavicle_tilt"):
+        assert getattr(a, fixed) == getattr(b, fixed), fixed
+    for varying in ("shift", "angle", "gain", "gamma", "noise", "dome"):
+        assert getattr(a, varying) != getattr(b, varying), varying
+    other = sample_patient(np.random.default_rng(4), "F")
+    assert other.texture_seed != patient.texture_seed and other.heart_w != patient.heart_w
+    one = render_phantom(SIZE, set(), "F", 50, "PA", seed=1, patient_seed=3).pixels
+    assert not np.array_equal(one, render_phantom(SIZE, set(), "F", 50, "PA", seed=2, patient_seed=3).pixels)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -147,6 +148,58 @@ def test_archive_is_labelled_and_loadable(repo):
     assert len(pd.read_csv(repo / "metrics" / "archive_prevalence.csv")) == 30
 
 
+def test_privacy_audit_and_filter(repo):
+    """The verifier tells unseen demo patients apart; the filtered archive has no flagged image; new
+    patients are flagged at about the chosen rates; training follow-ups (the positive control) far more."""
+    privacy = json.loads((repo / "metrics" / "privacy.json").read_text())
+    assert privacy["verifier"]["test_auc"] >= 0.95
+    assert privacy["archive_flagged_after_filter"] == 0 and privacy["filter"]["applied"]
+    record = json.loads((repo / "metrics" / "archive.json").read_text())["privacy_filter"]
+    # what the filter found it replaced (the demo GAN does come close to some training patients)
+    assert record["patients_flagged_before"] > 0
+    assert record["replaced_patients"] + record["dropped_patients"] == record["patients_flagged_before"]
+    thresholds, test = privacy["thresholds"], privacy["real_test"]
+    n_val, n_test = thresholds["calibration_images"], test["images"]
+    for criterion, rate in (("verifier", thresholds["false_match_rate"]), ("pixel", thresholds["distance_percentile"] / 100),
+                            ("feature", thresholds["distance_percentile"] / 100)):
+        # three standard errors of the rate estimated on the validation films and measured on the test films
+        noise = 3 * (rate * (1 - rate) * (1 / n_val + 1 / n_test)) ** 0.5
+        assert test["flagged_fraction_by"][criterion] <= rate + noise, (criterion, test["flagged_fraction_by"])
+    for control in (privacy["real_training"]["with_a_follow_up"], privacy["real_test_own_patient_included"]):
+        assert control["flagged_fraction_by"]["verifier"] >= 10 * thresholds["false_match_rate"], control
+    assert (repo / "metrics" / "privacy.png").stat().st_size > 20_000
+
+
+def test_a_training_film_planted_in_the_archive_is_flagged(repo):
+    from cxrsynth.config.base import load_section
+    from cxrsynth.config.privacy import PrivacyParams
+    from cxrsynth.privacy.setup import audit_setup
+    from cxrsynth.runtime import resolve_device
+    from cxrsynth.synthesis.archive import read_archive
+
+    data = repo / "data"
+    params = load_section(PrivacyParams, repo / "params.yaml")
+    setup = audit_setup(data / "prepared", data / "split" / "split.csv", data / "classifier", data / "verifier",
+                        params, resolve_device(params.device))
+    _, images = read_archive(data / "archive")
+    train = np.flatnonzero((setup.table["split"] == "train").to_numpy())[[0, 500, 2000]]
+    planted = np.concatenate([images[:200], setup.auditor.reference_images[train].numpy()])
+    flags = setup.thresholds.flags(setup.auditor.nearest(planted))
+    assert flags["any"][-3:].all() and flags["verifier"][-3:].all() and flags["pixel"][-3:].all()
+    assert not flags["any"][:200].any()  # the filtered archive's own images stay unflagged
+
+
+def test_the_verifier_trained_on_training_patients_only_and_was_tested_on_test_patients(repo):
+    from cxrsynth.privacy.verifier import patient_digest
+
+    split = pd.read_csv(repo / "data" / "split" / "split.csv")
+    verifier = json.loads((repo / "data" / "verifier" / "verifier.json").read_text())
+    patients = {name: split.loc[split["split"] == name, "patient_id"].to_numpy() for name in ("train", "val", "test")}
+    assert verifier["train_patients_digest"] == patient_digest(patients["train"])
+    assert verifier["test_patients_digest"] == patient_digest(patients["test"])
+    assert not set(patients["train"]) & (set(patients["test"]) | set(patients["val"]))
+
+
 def test_synthetic_training_is_well_above_chance(repo):
     result = json.loads((repo / "metrics" / "synthetic_auroc.json").read_text())
     macro = result["macro"]
@@ -179,8 +232,8 @@ def test_second_repro_does_nothing_and_status_is_clean(repo):
     assert "up to date" in sh(["dvc", "status"], repo)
     dag = sh(["dvc", "dag"], repo)
     assert all(stage in dag for stage in ("download", "prepare", "split", "train_classifier", "train_gan",
-                                          "real_features", "fid", "prevalence", "d_classifier", "archive",
-                                          "embed", "synthetic_auroc"))
+                                          "real_features", "fid", "prevalence", "d_classifier", "verifier",
+                                          "archive", "privacy", "embed", "synthetic_auroc"))
 
 
 def tree_digest(*folders: Path) -> dict[str, str]:
@@ -199,6 +252,7 @@ BAD_VALUES = {  # one bad value per section: (key as written in params.yaml, rep
     "gan": ("  resolution: 32 ", "  resolution: 48 "),
     "fid": ("  extractor: both ", "  extractor: clip "),
     "prevalence": ("  n_bootstrap: 10000 ", "  n_bootstrap: 5 "),
+    "privacy": ("  false_match_rate: 0.01 ", "  false_match_rate: 1.5 "),
     "archive": ("  scorer: densenet ", "  scorer: inception "),
     "embed": ("  init: random ", "  init: sideways "),
     "synth": ("  val_fraction: 0.125", "  val_fraction: 1.5"),

@@ -42,7 +42,7 @@ def test_new_stages_fail_in_one_line_on_bad_params_or_missing_inputs(tmp_path):
     params = (ROOT / "params.yaml").read_text()
     bad = params.replace("  scorer: densenet ", "  scorer: inception ")
     result = run_stage(tmp_path, "archive", bad, "--gan", "g", "--classifier", "c", "--d-classifier", "d",
-                       "--store", "s", "--split", "x", "--out", "a", "--metrics", "m.json", "--prevalence", "p.csv",
+                       "--store", "s", "--split", "x", "--verifier", "v", "--out", "a", "--metrics", "m.json", "--prevalence", "p.csv",
                        "--prevalence-figure", "p.png", "--examples", "e.png", "--series", "f.png")
     assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
     assert "archive.scorer" in result.stderr and not (tmp_path / "a").exists()
@@ -62,6 +62,16 @@ def test_new_stages_fail_in_one_line_on_bad_params_or_missing_inputs(tmp_path):
                        "--store", "s", "--split", "x", "--archive", "a", "--embedded", "e", "--classifier", "c",
                        "--metrics", "m.json", "--markdown", "t.md", "--plot", "p.csv", "--figure", "f.png")
     assert result.returncode == 1 and "synth.val_fraction" in result.stderr
+
+    bad = params.replace("  false_match_rate: 0.01 ", "  false_match_rate: 1.5 ")
+    result = run_stage(tmp_path, "verifier", bad, "--store", "s", "--split", "x", "--out", "v")
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert "privacy.false_match_rate" in result.stderr and not (tmp_path / "v").exists()
+
+    result = run_stage(tmp_path, "privacy", params, "--store", "s", "--split", "x", "--classifier", "c",
+                       "--verifier", "nowhere", "--archive", "a", "--metrics", "m.json", "--figure", "f.png")
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert "nowhere/verifier.pt: no verifier here" in result.stderr and not (tmp_path / "m.json").exists()
 
 
 BUGGY_STAGE = """import argparse

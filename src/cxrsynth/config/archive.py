@@ -46,6 +46,9 @@ class ArchiveParams(Section):
         "calibrated", description="labeller cut-offs: per class, the score above which the classifier labels "
         "the real validation images exactly as often as they carry the label (calibrated), or its Youden "
         "thresholds (the optimisation's T_c either way)")
+    privacy_filter: bool = Field(True, description="replace archive patients the privacy audit flags (any "
+                                 "image too close to a training patient) with newly generated ones; settings "
+                                 "in the privacy section")
     shard_images: int = Field(10_000, ge=1, description="PNGs per images_NNN.tar shard")
     seed: int = 0
     device: str = "auto"

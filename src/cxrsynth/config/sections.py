@@ -11,6 +11,7 @@ from cxrsynth.config.fid import FIDParams
 from cxrsynth.config.gan import GANParams
 from cxrsynth.config.prepare import PrepareParams
 from cxrsynth.config.prevalence import PrevalenceParams
+from cxrsynth.config.privacy import PrivacyParams
 from cxrsynth.config.split import SplitParams
 from cxrsynth.config.synth import SynthParams
 from cxrsynth.errors import ParamsError
@@ -18,7 +19,7 @@ from cxrsynth.errors import ParamsError
 SECTIONS: dict[str, type[Section]] = {
     model.section: model
     for model in (DataParams, PrepareParams, SplitParams, ClassifierParams, GANParams, FIDParams,
-                  PrevalenceParams, ArchiveParams, EmbedParams, SynthParams)
+                  PrevalenceParams, PrivacyParams, ArchiveParams, EmbedParams, SynthParams)
 }
 
 

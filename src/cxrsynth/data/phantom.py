@@ -9,8 +9,11 @@ radiologist looks for it; ``FINDING_SIGNATURES`` documents them and ``render_pha
 returns each finding's region, used for ``BBox_List_2017.csv`` and by the tests.
 
 Everything is vectorised numpy on the pixel grid, so any size renders the same scene.
-Randomness comes from a per-image seed; each finding draws from its own child stream,
-so adding a finding changes only that finding's pixels.
+Randomness comes from two seeds. The patient's seed fixes what stays the same across their
+films (``Patient``: habitus, heart, diaphragm, bones, the pattern of lung markings), so
+follow-ups show one person, as a re-identification study needs. The film's seed draws
+positioning, inspiration, exposure, noise, marker and findings; each finding draws from
+its own child stream, so adding a finding changes only that finding's pixels.
 """
 
 from __future__ import annotations
@@ -45,11 +48,34 @@ assert set(FINDING_SIGNATURES) == set(FINDINGS)
 _BONE = 0.16
 _AIR = 0.40
 _TISSUE = 0.50
+_PATIENT_STREAM = 1  # keeps the patient's random stream apart from a film's of the same seed
+
+
+@dataclass(frozen=True)
+class Patient:
+    """What stays the same across one patient's films: body habitus, heart, diaphragm, bones and
+    the pattern of lung markings (``texture_seed``). A film adds positioning, inspiration,
+    exposure, markers and findings (``film_anatomy``)."""
+
+    sex: str
+    build: float  # thorax width factor of the adult
+    lung_top: float
+    dome: float  # diaphragm dome height at a PA film's inspiration
+    dome_curve: float
+    heart_w: float  # relative to the thorax
+    heart_h: float
+    heart_x: float
+    air: float
+    rib_density: float
+    rib_gap: float  # relative to the thorax
+    breast: float
+    clavicle_tilt: float
+    texture_seed: int
 
 
 @dataclass(frozen=True)
 class Anatomy:
-    """Geometry of one phantom in normalised anatomical coordinates."""
+    """Geometry of one phantom film in normalised anatomical coordinates."""
 
     scale: float  # thorax width factor
     lung_top: float
@@ -72,6 +98,8 @@ class Anatomy:
     gamma: float
     noise: float
     marker_right: bool
+    clavicle_tilt: float
+    texture_seed: int
 
     def lung_box(self, side: int) -> tuple[float, float, float, float]:
         """Bounding box (x0, y0, x1, y1) of one lung; side -1 = image left (patient's right)."""
@@ -87,31 +115,51 @@ class Anatomy:
         return 0.275 * self.scale
 
 
-def sample_anatomy(rng: np.random.Generator, sex: str | None, age: float | None, view: str | None) -> Anatomy:
-    """Draw the anatomy of one patient film from its sex, age (years) and view (PA/AP)."""
+def sample_patient(rng: np.random.Generator, sex: str | None) -> Patient:
+    """Draw one patient's fixed anatomy (``sex`` M/F, else drawn)."""
     sex = sex if sex in ("M", "F") else ("M" if rng.random() < 0.5 else "F")
+    return Patient(
+        sex=sex,
+        build=rng.normal(0.97 if sex == "M" else 0.92, 0.025),
+        lung_top=-0.74 + rng.normal(0, 0.018),
+        dome=0.44 + rng.normal(0, 0.022),
+        dome_curve=0.2 + rng.normal(0, 0.015),
+        heart_w=rng.normal(0.27, 0.012),
+        heart_h=rng.normal(0.19, 0.01),
+        heart_x=0.09 + rng.normal(0, 0.012),
+        air=_AIR * rng.uniform(0.9, 1.05),
+        rib_density=_BONE * rng.uniform(0.8, 1.1),
+        rib_gap=rng.uniform(0.14, 0.16),
+        breast=0.0 if sex == "M" else rng.uniform(0.05, 0.11),
+        clavicle_tilt=rng.normal(0, 0.03),
+        texture_seed=int(rng.integers(2**63)),
+    )
+
+
+def film_anatomy(patient: Patient, rng: np.random.Generator, age: float | None, view: str | None) -> Anatomy:
+    """One film of ``patient`` at ``age`` (years) and ``view`` (PA/AP): the patient's anatomy, aged,
+    as the view projects it, with this film's positioning, inspiration and exposure."""
     view = view if view in ("PA", "AP") else "PA"
     age = 45.0 if age is None or not math.isfinite(age) else float(age)
     child = age < 16
-    scale = rng.normal(0.97 if sex == "M" else 0.92, 0.025) * (0.88 if child else 1.0)
+    scale = patient.build * (0.88 if child else 1.0)
     ap = view == "AP"
-    dome = 0.44 + rng.normal(0, 0.025) - (0.09 if ap else 0.0)  # AP films: shallower inspiration
-    heart_w = rng.normal(0.27, 0.012) * scale * (1.12 if ap else 1.0) * (1.08 if child else 1.0)
+    dome = patient.dome + rng.normal(0, 0.012) - (0.09 if ap else 0.0)  # AP films: shallower inspiration
     return Anatomy(
         scale=scale,
-        lung_top=-0.74 + rng.normal(0, 0.02) + (0.04 if ap else 0.0),
+        lung_top=patient.lung_top + rng.normal(0, 0.008) + (0.04 if ap else 0.0),
         dome=(dome - 0.04, dome),  # the right hemidiaphragm sits higher
-        dome_curve=0.2 + rng.normal(0, 0.015),
-        heart_w=heart_w,
-        heart_h=rng.normal(0.19, 0.01) * scale,
-        heart_x=0.09 * scale + rng.normal(0, 0.012),
+        dome_curve=patient.dome_curve,
+        heart_w=patient.heart_w * scale * (1.12 if ap else 1.0) * (1.08 if child else 1.0),
+        heart_h=patient.heart_h * scale,
+        heart_x=patient.heart_x * scale,
         heart_y=dome - 0.13,
-        air=_AIR * rng.uniform(0.9, 1.05),
-        rib_density=_BONE * (0.65 if age > 65 else 1.0) * rng.uniform(0.8, 1.1),
-        rib_gap=0.15 * scale,
+        air=patient.air,
+        rib_density=patient.rib_density * (0.65 if age > 65 else 1.0),
+        rib_gap=patient.rib_gap * scale,
         view=view,
-        sex=sex,
-        breast=0.0 if (sex == "M" or child) else rng.uniform(0.05, 0.11),
+        sex=patient.sex,
+        breast=0.0 if child else patient.breast,
         aortic_knob=0.045 + (0.015 if age > 60 else 0.0),
         shift=(rng.normal(0, 0.025), rng.normal(0, 0.025)),
         angle=math.radians(rng.normal(0, 1.5)),
@@ -119,6 +167,8 @@ def sample_anatomy(rng: np.random.Generator, sex: str | None, age: float | None,
         gamma=rng.uniform(0.85, 1.15),
         noise=rng.uniform(0.006, 0.014),
         marker_right=bool(rng.random() < 0.5),
+        clavicle_tilt=patient.clavicle_tilt,
+        texture_seed=patient.texture_seed,
     )
 
 
@@ -367,14 +417,21 @@ def render_phantom(
     age: float | None = None,
     view: str | None = None,
     seed: int = 0,
+    patient_seed: int | None = None,
 ) -> Phantom:
-    """Render one frontal chest film of ``size`` x ``size`` pixels with the given findings."""
+    """Render one frontal chest film of ``size`` x ``size`` pixels with the given findings.
+
+    ``patient_seed`` draws the patient (``Patient``: the same for all their films); ``seed`` draws
+    this film's positioning, exposure, noise and findings. Without ``patient_seed`` the film is of
+    a patient of its own."""
     findings = {f for f in findings if f in FINDING_SIGNATURES}
     root = np.random.SeedSequence(seed)
-    anatomy_seq, noise_seq, finding_seq = root.spawn(3)
+    film_seq, noise_seq, finding_seq = root.spawn(3)
     rngs = {f: np.random.default_rng(s) for f, s in zip(FINDINGS, finding_seq.spawn(len(FINDINGS)), strict=False)}
-    rng = np.random.default_rng(anatomy_seq)
-    anatomy, state = _modify_anatomy(sample_anatomy(rng, sex, age, view), findings, rngs)
+    patient_seq = np.random.SeedSequence([seed if patient_seed is None else patient_seed, _PATIENT_STREAM])
+    patient = sample_patient(np.random.default_rng(patient_seq), sex)
+    film = film_anatomy(patient, np.random.default_rng(film_seq), age, view)
+    anatomy, state = _modify_anatomy(film, findings, rngs)
     cv = _Canvas(size, anatomy)
     a = anatomy
 
@@ -386,7 +443,8 @@ def render_phantom(
 
     heart = cv.ellipse(a.heart_x, a.heart_y, a.heart_w, a.heart_h, -0.35)
     heart = np.maximum(heart, cv.ellipse(0.1 * a.scale, -0.32, a.aortic_knob, a.aortic_knob))
-    texture = 0.16 * cv.smooth_noise(rng, 12) + 0.06 * cv.smooth_noise(rng, 24)
+    texture_rng = np.random.default_rng(a.texture_seed)  # the patient's own lung markings
+    texture = 0.16 * cv.smooth_noise(texture_rng, 12) + 0.06 * cv.smooth_noise(texture_rng, 24)
     hilar = 0.12 * (cv.blob(-0.2 * a.scale, -0.08, 0.1, 0.16) + cv.blob(0.2 * a.scale, -0.08, 0.1, 0.16))
     markings = np.clip(texture + hilar, -0.3, 0.5)
     air = np.zeros_like(cv.x)
@@ -411,7 +469,8 @@ def render_phantom(
     bone *= a.rib_density
     clav_y = -0.72 if a.view == "PA" else -0.8
     for side in (-1, 1):
-        bone += 0.24 * cv.band(side * 0.08, clav_y + 0.05, side * 0.62 * a.scale, clav_y - (0.08 if a.view == "PA" else 0.02), 0.028)
+        lateral_y = clav_y - (0.08 if a.view == "PA" else 0.02) + side * a.clavicle_tilt
+        bone += 0.24 * cv.band(side * 0.08, clav_y + 0.05, side * 0.62 * a.scale, lateral_y, 0.028)
         if a.view == "AP":
             bone += 0.09 * cv.ellipse(side * 0.72 * a.scale, -0.4, 0.14, 0.28, side * 0.2)
         if a.breast > 0:
@@ -424,7 +483,7 @@ def render_phantom(
         regions["Cardiomegaly"] = (a.heart_x - a.heart_w * 1.15, a.heart_y - a.heart_h * 1.3,
                                    a.heart_x + a.heart_w * 1.15, a.heart_y + a.heart_h * 1.3)
     if "Emphysema" in findings:
-        regions["Emphysema"] = (-0.95 * a.scale, a.lung_top - 0.06, 0.95 * a.scale, max(a.dome) + 0.35)
+        regions["Emphysema"] = (-0.85 * a.scale, a.lung_top - 0.06, 0.85 * a.scale, max(a.dome) + 0.3)
 
     marker_x = 0.78 if a.marker_right else -0.86
     density += 0.7 * cv.band(marker_x, -0.86, marker_x + 0.06, -0.86, 0.025)

@@ -10,6 +10,7 @@ Layout of an archive folder (the NIH distribution's)::
 
     images_001.tar ...           PNGs under images/, ``shard_images`` per tar (a few files for DVC)
     Data_Entry_synthetic.csv     NIH's 11 columns + Target Label + Target Score
+    privacy_filter.json          with archive.privacy_filter: the filter's record
 
 Patient IDs live in a synthetic namespace (from ``SYNTHETIC_ID_OFFSET``) that cannot meet
 a real one; the check is made against the source table when the archive is built.
@@ -38,6 +39,7 @@ from cxrsynth.synthesis.scorers import Scorer
 SYNTHETIC_ID_OFFSET = 90_000_000
 MAX_PATIENTS = 10**8 - SYNTHETIC_ID_OFFSET
 CSV_NAME = "Data_Entry_synthetic.csv"
+PRIVACY_RECORD = "privacy_filter.json"  # what the privacy filter found and replaced (``privacy.filter``)
 EXTRA_COLUMNS = ("Target Label", "Target Score")
 
 

@@ -24,6 +24,8 @@ from cxrsynth.synthesis.planning import (
     largest_remainder,
     select_patients,
     solve_images_per_class,
+    tolerance_pct,
+    tolerance_weights,
 )
 from cxrsynth.synthesis.scorers import Scorer, severity_thresholds
 
@@ -51,8 +53,9 @@ class ArchiveBuild:
 
 
 @dataclass
-class _Delivered:
-    """What one pass adds to the archive: its images (in patient order) and their patients."""
+class Delivered:
+    """Generated patients: their images (in patient order) and labels, and per patient its class,
+    image count and optimised latent."""
 
     images: np.ndarray  # (N, r, r) uint8
     target: np.ndarray  # (N,) target class of each image
@@ -71,6 +74,22 @@ def optimise_classes(generator, resolution: int, scorer: Scorer, classes: np.nda
     optimiser = LatentOptimiser(generator, resolution, scorer, params.step_size, params.optimiser)
     return optimiser.run(classes, thresholds, params.batch_size, params.max_steps, params.max_attempts,
                          params.truncation, seed, parallel_restarts=params.parallel_restarts)
+
+
+def generate_patients(generator, resolution: int, scorer: Scorer, labeller: Scorer, patient_class: np.ndarray,
+                      counts: np.ndarray, params: ArchiveParams, seed: int,
+                      noise: torch.Generator) -> tuple[OptimisationResult, Delivered]:
+    """One class-optimised latent per patient (``optimise_with_retries``), ``counts[p]`` follow-ups
+    sampled around it, each labelled by ``labeller``. The Delivered part holds only the patients
+    whose optimisation converged, in order; the result holds every job."""
+    device = next(generator.parameters()).device
+    result = optimise_with_retries(generator, resolution, scorer, patient_class, params, seed)
+    ok = result.success
+    z = local_latents(result.z[ok].to(device), counts[ok], params.local_std, noise)
+    target = np.repeat(patient_class[ok], counts[ok])
+    images, labels, scores = render_patients(generator, resolution, z, target, labeller, scorer)
+    labels[:, 0] = ~labels[:, 1:].any(axis=1)  # NIH's convention: No Finding exactly when no finding
+    return result, Delivered(images, target, labels, scores, patient_class[ok], counts[ok], result.z[ok])
 
 
 def optimise_with_retries(generator, resolution: int, scorer: Scorer, classes: np.ndarray, params: ArchiveParams,
@@ -130,7 +149,9 @@ def build_archive(generator: torch.nn.Module, resolution: int, scorer: Scorer, l
     start = time.perf_counter()
     rng = np.random.default_rng(params.seed)
     n_classes = len(LABELS)
-    wanted = params.size * source[list(LABELS)].to_numpy(dtype=np.float64).mean(axis=0)
+    source_fraction = source[list(LABELS)].to_numpy(dtype=np.float64).mean(axis=0)
+    wanted = params.size * source_fraction
+    weights = tolerance_weights(source_fraction)  # label errors counted in tolerances (label_counts' check)
     device = next(generator.parameters()).device
     noise = torch.Generator(device=device).manual_seed(params.seed + 1)
     mean_follow_ups = (params.follow_ups[0] + params.follow_ups[1]) / 2
@@ -149,7 +170,8 @@ def build_archive(generator: torch.nn.Module, resolution: int, scorer: Scorer, l
             rates, seen = label_rates(np.concatenate([p.target for p in parts]), done, n_classes)
             images = remaining if name == "top_up" else round(remaining * (1 - params.top_up_fraction))
             still_wanted = (wanted - done.sum(axis=0)) * images / max(remaining, 1)  # this pass's share
-            quotas = solve_images_per_class(rates, still_wanted, images, usable=seen > 0 if seen.any() else None)
+            quotas = solve_images_per_class(rates, still_wanted, images, usable=seen > 0 if seen.any() else None,
+                                            weights=weights)
             surplus = params.oversample
         quota_total += quotas
         if quotas.sum() == 0:
@@ -157,23 +179,20 @@ def build_archive(generator: torch.nn.Module, resolution: int, scorer: Scorer, l
             continue
         candidates = np.where(quotas > 0, np.ceil(quotas * surplus), 0).astype(np.int64)
         patient_class, counts = plan_patients(candidates, tuple(params.follow_ups), rng)
-        result = optimise_with_retries(generator, resolution, scorer, patient_class, params, params.seed + 1000 * number)
-        ok = result.success
-        z = local_latents(result.z[ok].to(device), counts[ok], params.local_std, noise)
-        target = np.repeat(patient_class[ok], counts[ok])
-        images, labels, scores = render_patients(generator, resolution, z, target, labeller, scorer)
-        labels[:, 0] = ~labels[:, 1:].any(axis=1)  # NIH's convention: No Finding exactly when no finding
-        patient = np.repeat(np.arange(ok.sum()), counts[ok])
-        per_patient = np.zeros((ok.sum(), n_classes))
-        np.add.at(per_patient, patient, labels)
-        kept = select_patients(per_patient, counts[ok], patient_class[ok], quotas, still_wanted)
-        keep = np.arange(len(patient)) - np.repeat(np.cumsum(counts[ok]) - counts[ok], counts[ok]) < kept[patient]
+        result, made_now = generate_patients(generator, resolution, scorer, labeller, patient_class, counts, params,
+                                             params.seed + 1000 * number, noise)
+        patient = np.repeat(np.arange(len(made_now.counts)), made_now.counts)
+        per_patient = np.zeros((len(made_now.counts), n_classes))
+        np.add.at(per_patient, patient, made_now.labels)
+        kept = select_patients(per_patient, made_now.counts, made_now.patient_class, quotas, still_wanted, weights)
+        keep = np.arange(len(patient)) - np.repeat(np.cumsum(made_now.counts) - made_now.counts, made_now.counts) < kept[patient]
         chosen = kept > 0
-        parts.append(_Delivered(images[keep], target[keep], labels[keep], scores[keep], patient_class[ok][chosen],
-                                kept[chosen], result.z[ok][torch.as_tensor(chosen)]))
+        parts.append(Delivered(made_now.images[keep], made_now.target[keep], made_now.labels[keep],
+                               made_now.scores[keep], made_now.patient_class[chosen], kept[chosen],
+                               made_now.z_star[torch.as_tensor(chosen)]))
         results.append(result)
         made += int(kept.sum())
-        passes.append({"pass": name, "planned_images": int(quotas.sum()), "candidate_images": int(counts[ok].sum()),
+        passes.append({"pass": name, "planned_images": int(quotas.sum()), "candidate_images": int(made_now.counts.sum()),
                        "delivered_images": int(kept.sum())})
 
     optimisation = concatenate(results)
@@ -242,5 +261,5 @@ def label_counts(table: pd.DataFrame, source: pd.DataFrame) -> dict[str, dict]:
         archive_pct, source_pct = 100 * n / max(len(table), 1), 100 * s / max(len(source), 1)
         out[name] = {"archive": n, "archive_pct": round(archive_pct, 2), "source": s, "source_pct": round(source_pct, 2),
                      "ratio": round(archive_pct / source_pct, 3) if source_pct else None,
-                     "within_tolerance": bool(abs(archive_pct - source_pct) <= max(2.0, 0.25 * source_pct))}
+                     "within_tolerance": bool(abs(archive_pct - source_pct) <= tolerance_pct(source_pct))}
     return out

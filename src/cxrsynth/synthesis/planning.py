@@ -15,6 +15,20 @@ import numpy as np
 from scipy.optimize import nnls
 
 
+def tolerance_pct(source_pct: np.ndarray | float) -> np.ndarray | float:
+    """How far (percentage points) an archive label's prevalence may sit from the source's:
+    max(2 points, 25% of the source's)."""
+    return np.maximum(2.0, 0.25 * np.asarray(source_pct, dtype=np.float64))
+
+
+def tolerance_weights(source_fraction: np.ndarray) -> np.ndarray:
+    """Per label, 1 / its tolerance, scaled to mean 1: errors measured in tolerances, so the plan and
+    the selection spend their slack where the check is loosest (No Finding's 9.5 points) rather than
+    where it is tight (Atelectasis' 3.5)."""
+    inverse = 1.0 / tolerance_pct(100 * np.asarray(source_fraction, dtype=np.float64))
+    return inverse / inverse.mean()
+
+
 def label_rates(target: np.ndarray, labels: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Per target class, the fraction of its images carrying each label, and its image count.
 
@@ -40,19 +54,21 @@ def largest_remainder(values: np.ndarray, total: int) -> np.ndarray:
 
 
 def solve_images_per_class(rates: np.ndarray, wanted: np.ndarray, images: int, total_weight: float = 10.0,
-                           usable: np.ndarray | None = None) -> np.ndarray:
+                           usable: np.ndarray | None = None, weights: np.ndarray | None = None) -> np.ndarray:
     """Images per target class (integers summing to ``images``) whose expected label counts
     ``rates.T @ n`` come closest, in least squares, to ``wanted`` (label counts still missing).
 
     The sum constraint enters as one more equation weighted ``total_weight`` (relative to a label's);
-    ``usable`` (C,) bool excludes classes that cannot be generated (e.g. never converged)."""
+    ``usable`` (C,) bool excludes classes that cannot be generated (e.g. never converged);
+    ``weights`` (L,) weigh each label's equation (``tolerance_weights``; default 1)."""
     rates = np.asarray(rates, dtype=np.float64)
     wanted = np.clip(np.asarray(wanted, dtype=np.float64), 0, None)
     if images <= 0:
         return np.zeros(len(rates), dtype=np.int64)
     keep = np.ones(len(rates), bool) if usable is None else np.asarray(usable, bool)
-    a = np.vstack([rates[keep].T, np.full((1, keep.sum()), total_weight)])
-    b = np.concatenate([wanted, [total_weight * images]])
+    w = np.ones(len(wanted)) if weights is None else np.asarray(weights, dtype=np.float64)
+    a = np.vstack([rates[keep].T * w[:, None], np.full((1, keep.sum()), total_weight)])
+    b = np.concatenate([wanted * w, [total_weight * images]])
     solution, _ = nnls(a, b)
     full = np.zeros(len(rates))
     full[keep] = solution
@@ -60,13 +76,13 @@ def solve_images_per_class(rates: np.ndarray, wanted: np.ndarray, images: int, t
 
 
 def select_patients(label_counts: np.ndarray, sizes: np.ndarray, classes: np.ndarray, quotas: np.ndarray,
-                    wanted: np.ndarray) -> np.ndarray:
+                    wanted: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     """Choose which generated patients (and how many of their follow-ups) make the archive.
 
     Each target class ``c`` gets ``quotas[c]`` images from its own candidate patients; among them,
     patients are taken greedily so the running label mix of the chosen images stays closest to
-    ``wanted / quotas.sum()`` (squared error weighted by the inverse wanted share, so rare labels
-    count). Candidates are made with a surplus (``archive.oversample``), so the archive can leave
+    ``wanted / quotas.sum()`` (squared error weighted by ``weights``, squared: ``tolerance_weights``;
+    default the inverse wanted share, so rare labels count). Candidates are made with a surplus (``archive.oversample``), so the archive can leave
     out, say, No Finding patients whose follow-ups drifted into a finding the source rarely has.
 
     ``label_counts``: (P, L) labels summed over each candidate's follow-ups; ``sizes``: (P,) images;
@@ -77,7 +93,7 @@ def select_patients(label_counts: np.ndarray, sizes: np.ndarray, classes: np.nda
     left = np.asarray(quotas, dtype=np.int64).copy()
     total = max(int(left.sum()), 1)
     target = np.clip(np.asarray(wanted, dtype=np.float64), 0, None) / total
-    weight = 1.0 / np.maximum(target, 0.5 / total)
+    weight = 1.0 / np.maximum(target, 0.5 / total) if weights is None else np.asarray(weights, dtype=np.float64) ** 2
     kept = np.zeros(len(sizes), dtype=np.int64)
     counts, n = np.zeros(label_counts.shape[1]), 0
     open_ = sizes > 0

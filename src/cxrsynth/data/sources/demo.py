@@ -2,7 +2,8 @@
 
 The rows come verbatim from the real v2020 table (a bundled sample of whole patients,
 enriched so that every finding has positives; see ``tools/make_demo_sample.py``). The
-images are phantoms rendered for each row's sex, age, view and labels. The demo writes
+images are phantoms rendered for each row's sex, age, view and labels; a patient's films
+share one anatomy (drawn from the patient's seed), so follow-ups show the same person. The demo writes
 the NIH layout, a share of the PNGs as RGBA as in the real archive, a
 ``BBox_List_2017.csv`` of the rendered findings' boxes in NIH's 1024-pixel convention and
 spelling, and official-style ``train_val_list.txt`` / ``test_list.txt`` (a patient-level
@@ -63,15 +64,21 @@ def image_seed(name: str, seed: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8], "little")
 
 
+def patient_seed(patient_id: str, seed: int) -> int:
+    """A stable per-patient seed (the anatomy every film of the patient shares)."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:patient:{int(patient_id)}".encode()).digest()[:8], "little")
+
+
 def _render_one(args) -> tuple[str, dict]:
     line, size, seed, rgba, out_dir = args
     fields = next(csv.reader([line]))
-    name, labels, age, sex, view = fields[0], fields[1], fields[4], fields[5], fields[6]
+    name, labels, patient, age, sex, view = fields[0], fields[1], fields[3], fields[4], fields[5], fields[6]
     try:
         years = float(age)
     except ValueError:
         years = None
-    phantom = render_phantom(size, set(parse_label_string(labels)), sex, years, view, image_seed(name, seed))
+    phantom = render_phantom(size, set(parse_label_string(labels)), sex, years, view, image_seed(name, seed),
+                             patient_seed=patient_seed(patient, seed))
     image = Image.fromarray(phantom.pixels, mode="L")
     if rgba:
         image = image.convert("RGBA")  # R = G = B, alpha 255, like NIH's RGBA files

@@ -1,0 +1,111 @@
+"""The privacy filter: archive patients the audit flags are replaced by newly generated ones.
+
+A synthetic patient is flagged when any of its images is (``audit.Thresholds.flags``). Each
+flagged patient is generated again for the same target class and number of follow-ups, from
+fresh latents, and the new images are audited in turn, for up to ``rounds`` rounds. A
+replacement whose optimisation fails is tried again in the next round. Patients still flagged
+or unreplaced after the last round are dropped, and the archive's shortfall limit applies to
+what is left; replacing more than ``max_replaced_fraction`` of the patients fails outright.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+import torch
+
+from cxrsynth.errors import CxrsynthError
+from cxrsynth.labels import LABELS
+from cxrsynth.synthesis.archive import label_strings
+from cxrsynth.synthesis.build import ArchiveBuild, Delivered
+
+#: images -> (per image: flagged?, per image and criterion: flagged?)
+Check = Callable[[np.ndarray], tuple[np.ndarray, dict[str, np.ndarray]]]
+#: (target class per patient, images per patient, seed) -> (converged?, the converged patients)
+Regenerate = Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, Delivered]]
+
+
+class PrivacyFilterError(CxrsynthError):
+    """The filter would replace more of the archive than allowed; no archive is written."""
+
+
+@dataclass
+class FilterRecord:
+    """What the filter found and did."""
+
+    images_flagged_before: int
+    patients_flagged_before: int
+    flagged_by_before: dict[str, int]
+    replaced_patients: int = 0
+    replaced_images: int = 0
+    replacement_jobs: int = 0
+    rounds: int = 0
+    dropped_patients: int = 0
+    dropped_images: int = 0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def filter_archive(build: ArchiveBuild, check: Check, regenerate: Regenerate, rounds: int,
+                   max_replaced_fraction: float, seed: int) -> tuple[ArchiveBuild, FilterRecord]:
+    """``build`` with every flagged patient replaced (or, failing that, dropped), and the record."""
+    table, images = build.table.copy(), build.images.copy()
+    z_star, planned = build.z_star.clone(), build.planned
+    patients = table["Patient ID"].to_numpy()
+    order = pd.unique(patients)
+    position = {pid: i for i, pid in enumerate(order)}
+    rows_of = {pid: np.flatnonzero(patients == pid) for pid in order}
+
+    flags, by = check(images)
+    pending = np.unique(patients[flags])
+    record = FilterRecord(int(flags.sum()), len(pending), {k: int(v.sum()) for k, v in by.items()})
+    if not len(pending):
+        return build, record
+    if len(pending) > max_replaced_fraction * len(order):
+        raise PrivacyFilterError(
+            f"archive: the privacy audit flags {len(pending)} of {len(order)} patients, more than "
+            f"privacy.max_replaced_fraction {max_replaced_fraction:.0%}; the GAN reproduces training patients "
+            "(train it longer on more patients, or raise the limit); no archive written")
+    replaced: set[int] = set()
+    for round_ in range(1, rounds + 1):
+        if not len(pending):
+            break
+        record.rounds = round_
+        classes = np.asarray([LABELS.index(table.at[rows_of[p][0], "Target Label"]) for p in pending])
+        counts = np.asarray([len(rows_of[p]) for p in pending])
+        converged, made = regenerate(classes, counts, seed + round_)
+        record.replacement_jobs += len(pending)
+        if not len(made.counts):
+            continue
+        new_flags, _ = check(made.images)
+        offsets = np.r_[0, np.cumsum(made.counts)]
+        still = []
+        for k, pid in enumerate(pending[converged]):
+            part = slice(offsets[k], offsets[k + 1])
+            if new_flags[part].any():
+                still.append(pid)
+                continue
+            rows = rows_of[pid]
+            images[rows] = made.images[part]
+            table.loc[rows, "Finding Labels"] = label_strings(made.labels[part])
+            table.loc[rows, "Target Score"] = np.round(made.scores[part], 4)
+            z_star[position[pid]] = made.z_star[k]
+            replaced.add(int(pid))
+        pending = np.asarray(sorted(set(pending[~converged]) | set(still)), dtype=patients.dtype)
+    record.replaced_patients = len(replaced)
+    record.replaced_images = int(sum(len(rows_of[p]) for p in replaced))
+    if len(pending):  # still flagged after the last round: drop them
+        drop = np.isin(patients, pending)
+        record.dropped_patients, record.dropped_images = len(pending), int(drop.sum())
+        planned = planned.copy()
+        for pid in pending:
+            c = LABELS.index(table.at[rows_of[pid][0], "Target Label"])
+            planned.loc[c, "delivered_images"] -= len(rows_of[pid])
+            planned.loc[c, "delivered_patients"] -= 1
+        table, images = table[~drop].reset_index(drop=True), images[~drop]
+        z_star = z_star[torch.as_tensor(~np.isin(order, pending))]
+    return replace(build, table=table, images=images, z_star=z_star, planned=planned), record

@@ -1,0 +1,194 @@
+"""The patient verifier: a siamese CNN that tells whether two chest films show one patient.
+
+After Packhäuser et al. (Sci. Rep. 2022), who verified NIH ChestX-ray14 patients with a siamese
+ResNet-50 at AUC 0.994. Their head scores a pair from ``|f(a) - f(b)|``; here a pair's score is
+the cosine similarity of L2-normalised embeddings, so one image is scored against a whole
+training set by one matrix product (the audit compares every archive image with every training
+image: 112,120 x 112,120 pairs at full scale). Training sees batches of distinct patients with
+two films each and learns a logistic model on the scaled cosine over every pair in the batch
+(one positive and 2(B - 1) negatives per film), the positives weighted to balance them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
+from torch import nn
+from tqdm import tqdm
+
+from cxrsynth.config.privacy import PrivacyParams
+from cxrsynth.errors import MissingInputError
+from cxrsynth.privacy.pairs import PairImages, PatientPairBatches, evaluation_pairs
+
+MODEL_NAME = "verifier.pt"
+CONFIG_NAME = "verifier.json"
+
+
+class PatientEncoder(nn.Module):
+    """uint8 films (N, 1, r, r) → unit-length embeddings (N, dim). Four conv blocks (widths w, 2w, 4w, 4w),
+    a max-pool after each of the first three."""
+
+    def __init__(self, embedding_dim: int = 128, width: int = 16):
+        super().__init__()
+        layers, channels = [], 1
+        for k in range(4):
+            out = width * 2 ** min(k, 2)
+            layers += [nn.Conv2d(channels, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True),
+                       nn.Conv2d(out, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
+            if k < 3:
+                layers.append(nn.MaxPool2d(2))
+            channels = out
+        self.trunk = nn.Sequential(*layers)
+        self.head = nn.Linear(channels, embedding_dim)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.float() / 127.5 - 1.0
+        x = self.trunk(x)
+        # mean and max pooling: where a feature sits matters less than that it is there
+        return F.normalize(self.head(x.mean(dim=(2, 3)) + x.amax(dim=(2, 3))), dim=1)
+
+
+def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Each film shifted by up to ``max_shift`` pixels in x and y (edge pixels repeat), on the device."""
+    if max_shift <= 0:
+        return images
+    n, _, h, w = images.shape
+    padded = F.pad(images.float(), (max_shift,) * 4, mode="replicate")
+    dx = torch.randint(0, 2 * max_shift + 1, (n,), generator=generator, device=images.device)
+    dy = torch.randint(0, 2 * max_shift + 1, (n,), generator=generator, device=images.device)
+    rows = (dy[:, None] + torch.arange(h, device=images.device)[None, :])[:, :, None].expand(n, h, w)
+    cols = (dx[:, None] + torch.arange(w, device=images.device)[None, :])[:, None, :].expand(n, h, w)
+    index = rows * padded.shape[-1] + cols
+    return padded.flatten(2).gather(2, index.reshape(n, 1, h * w)).reshape(n, 1, h, w)
+
+
+class VerifierModule(L.LightningModule):
+    """Trains ``PatientEncoder`` on batches of (film a, film b, patient)."""
+
+    def __init__(self, params: PrivacyParams):
+        super().__init__()
+        self.params = params
+        self.encoder = PatientEncoder(params.embedding_dim, params.width)
+        self.scale = nn.Parameter(torch.tensor(10.0))  # logistic model on the cosine: logit = scale * (cos - bias)
+        self.bias = nn.Parameter(torch.tensor(0.5))
+        self.shifts = torch.Generator().manual_seed(params.seed)
+
+    def training_step(self, batch, batch_idx):
+        a, b, patient = batch
+        films = torch.cat([a, b])
+        if self.shifts.device != films.device:  # draw the shifts where the films are: no host round trip
+            self.shifts = torch.Generator(films.device).manual_seed(self.params.seed)
+        films = random_shift(films, self.params.max_shift_px, self.shifts)
+        embeddings = self.encoder(films)
+        who = torch.cat([patient, patient])
+        logits = self.scale * (embeddings @ embeddings.T - self.bias)
+        same = (who[:, None] == who[None, :]).float()
+        off_diagonal = ~torch.eye(len(who), dtype=torch.bool, device=who.device)
+        n_pos = same[off_diagonal].sum()
+        weight = torch.where(same.bool(), (off_diagonal.sum() - n_pos) / n_pos, torch.ones_like(same))
+        loss = F.binary_cross_entropy_with_logits(logits[off_diagonal], same[off_diagonal], weight[off_diagonal])
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def configure_optimizers(self):
+        optimiser = torch.optim.AdamW(self.parameters(), lr=self.params.lr, weight_decay=self.params.weight_decay)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, self.params.lr, total_steps=self.params.steps)
+        return {"optimizer": optimiser, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+@torch.no_grad()
+def embed(encoder: PatientEncoder, images: torch.Tensor | np.ndarray, batch_size: int = 512,
+          desc: str | None = None) -> torch.Tensor:
+    """Unit embeddings (N, dim) of uint8 films (N, r, r) or (N, 1, r, r), on the encoder's device; CPU result."""
+    images = torch.as_tensor(images)
+    if images.dim() == 3:
+        images = images.unsqueeze(1)
+    device = next(encoder.parameters()).device
+    encoder.eval()
+    out = [encoder(images[i : i + batch_size].to(device)).cpu()
+           for i in tqdm(range(0, len(images), batch_size), desc=desc or "embed films", unit="batch", disable=desc is None)]
+    return torch.cat(out) if out else torch.zeros(0, encoder.head.out_features)
+
+
+def pair_scores(embeddings: torch.Tensor, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each pair of rows."""
+    return (embeddings[rows_a] * embeddings[rows_b]).sum(dim=1).numpy()
+
+
+def patient_digest(patient_ids: np.ndarray) -> str:
+    """SHA-256 of the sorted unique patient IDs: which patients a set of films covers."""
+    unique = np.unique(np.asarray(patient_ids, dtype=np.int64))
+    return hashlib.sha256(unique.tobytes()).hexdigest()
+
+
+@dataclass
+class VerifierFit:
+    """A trained verifier and its test on patients it never saw."""
+
+    encoder: PatientEncoder
+    test_auc: float
+    test_pairs: dict[str, int]
+    train_patients: int
+    final_loss: float
+    train_digest: str  # which patients the verifier trained on (``patient_digest``)
+    test_digest: str
+
+
+def fit_verifier(train_images: torch.Tensor, train_patients: np.ndarray, test_images: torch.Tensor,
+                 test_patients: np.ndarray, params: PrivacyParams, device: str = "auto") -> VerifierFit:
+    """Train on same/different-patient pairs of the training split; AUC on pairs of the test split.
+
+    Images are uint8 (N, 1, r, r); the two splits must not share a patient."""
+    shared = np.intersect1d(np.unique(train_patients), np.unique(test_patients))
+    if len(shared):
+        raise ValueError(f"{len(shared)} patients are in both the verifier's training and test films")
+    L.seed_everything(params.seed, workers=True, verbose=False)
+    torch.set_num_threads(os.cpu_count() or 1)
+    sampler = PatientPairBatches(train_patients, params.batch_patients, params.steps, params.seed)
+    loader = torch.utils.data.DataLoader(PairImages(train_images), batch_sampler=sampler)
+    module = VerifierModule(params)
+    trainer = L.Trainer(max_steps=params.steps, max_epochs=1, accelerator="cpu" if device == "cpu" else "auto",
+                        devices=1, deterministic=True, logger=False, enable_checkpointing=False,
+                        enable_model_summary=False, use_distributed_sampler=False)
+    trainer.fit(module, train_dataloaders=loader)
+    encoder = module.encoder.to(trainer.strategy.root_device).eval()  # Lightning hands it back on the CPU
+    rows_a, rows_b, same = evaluation_pairs(test_patients, params.eval_negatives, params.seed + 1)
+    embeddings = embed(encoder, test_images, params.batch_size)
+    scores = pair_scores(embeddings, rows_a, rows_b)
+    auc = float(roc_auc_score(same, scores)) if same.any() and (~same).any() else float("nan")
+    return VerifierFit(encoder.cpu(), auc, {"same_patient": int(same.sum()), "different_patients": int((~same).sum())},
+                       len(sampler.groups), float(trainer.callback_metrics.get("train/loss", torch.nan)),
+                       patient_digest(train_patients), patient_digest(test_patients))
+
+
+def save_verifier(out_dir: Path, fit: VerifierFit, params: PrivacyParams, resolution: int) -> None:
+    """``verifier.pt`` (a plain state dict) and ``verifier.json`` (architecture, resolution, test AUC)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.contiguous() for k, v in fit.encoder.state_dict().items()}, out_dir / MODEL_NAME)
+    finite = lambda v: round(v, 4) if np.isfinite(v) else None  # JSON has no NaN
+    config = {"embedding_dim": params.embedding_dim, "width": params.width, "resolution": resolution,
+              "test_auc": finite(fit.test_auc), "test_pairs": fit.test_pairs,
+              "train_patients_with_pairs": fit.train_patients, "final_loss": finite(fit.final_loss),
+              "train_patients_digest": fit.train_digest, "test_patients_digest": fit.test_digest}
+    (out_dir / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+
+
+def load_verifier(folder: str | Path, device: str | torch.device = "cpu") -> tuple[PatientEncoder, dict]:
+    """The encoder saved by ``save_verifier`` (eval mode, on ``device``) and its config."""
+    folder = Path(folder)
+    for name in (MODEL_NAME, CONFIG_NAME):
+        if not (folder / name).is_file():
+            raise MissingInputError(f"{folder / name}: no verifier here (run the verifier stage)")
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    encoder = PatientEncoder(config["embedding_dim"], config["width"])
+    encoder.load_state_dict(torch.load(folder / MODEL_NAME, map_location="cpu", weights_only=True))
+    return encoder.to(device).eval(), config

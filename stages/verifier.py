@@ -1,0 +1,52 @@
+"""Stage ``verifier``: a siamese patient verifier, trained on pairs of the real training split.
+
+Same-patient and different-patient pairs of films, at the generator's resolution; tested on
+pairs of the test split, whose patients it never saw (``privacy.verifier``). The privacy audit
+and the archive's privacy filter use it to ask whether a synthetic film shows a training patient.
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from cxrsynth.cli import stage_main
+from cxrsynth.config.base import load_section
+from cxrsynth.config.gan import GANParams
+from cxrsynth.config.privacy import PrivacyParams
+from cxrsynth.data.store import ImageStore
+from cxrsynth.errors import InputError
+from cxrsynth.io import atomic_dir
+from cxrsynth.privacy.films import reference_table, split_images
+from cxrsynth.privacy.verifier import fit_verifier, save_verifier
+from cxrsynth.runtime import resolve_device
+
+
+def run(args: argparse.Namespace) -> dict:
+    params = load_section(PrivacyParams, args.params)
+    resolution = params.resolution or load_section(GANParams, args.params).final_resolution
+    store = ImageStore(args.store)
+    if resolution not in store.sizes:
+        key = "privacy.resolution" if params.resolution else "gan.resolution"
+        raise InputError(f"{key}: {resolution} px is not a stored level {store.sizes} (prepare.size)")
+    table = reference_table(store, args.split)
+    train, test = (split_images(store, table, resolution, name) for name in ("train", "test"))
+    start = time.perf_counter()
+    fit = fit_verifier(torch.from_numpy(train[0]).unsqueeze(1), train[1], torch.from_numpy(test[0]).unsqueeze(1),
+                       test[1], params, resolve_device(params.device).type)
+    seconds = time.perf_counter() - start
+    with atomic_dir(args.out) as out:
+        save_verifier(out, fit, params, resolution)
+    print(f"verifier: test-pair AUC {fit.test_auc:.4f} on {fit.test_pairs['same_patient']} same-patient and "
+          f"{fit.test_pairs['different_patients']} different-patient pairs of unseen patients")
+    return {"training_seconds": round(seconds, 1), "steps_per_s": round(params.steps / seconds, 2)}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--store", type=Path, required=True)
+    parser.add_argument("--split", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    stage_main(run, parser)

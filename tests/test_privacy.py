@@ -1,0 +1,220 @@
+"""Privacy audit parts: verifier pairs, the verifier on demo phantoms, the search, the filter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from cxrsynth.config.privacy import PrivacyParams
+from cxrsynth.data.phantom import render_phantom
+from cxrsynth.labels import LABELS
+from cxrsynth.metrics.extractors import Extractor
+from cxrsynth.privacy.audit import Auditor, calibrate, flagged_patients, resize_uint8
+from cxrsynth.privacy.filter import PrivacyFilterError, filter_archive
+from cxrsynth.privacy.pairs import PatientPairBatches, evaluation_pairs, patient_rows
+from cxrsynth.privacy.verifier import fit_verifier, random_shift
+from cxrsynth.synthesis.build import ArchiveBuild, Delivered
+
+
+def phantom_films(patients: range, films: int, size: int = 32) -> tuple[torch.Tensor, np.ndarray]:
+    """``films`` demo films of each patient (one anatomy per patient, as the demo renders them)."""
+    images, ids = [], []
+    for p in patients:
+        for f in range(films):
+            findings = {LABELS[1 + (p + f) % 14]} if f % 2 else set()
+            images.append(render_phantom(size, findings, "MF"[p % 2], 40 + f, "PA", seed=1000 * p + f,
+                                         patient_seed=p).pixels)
+            ids.append(p)
+    return torch.from_numpy(np.stack(images)).unsqueeze(1), np.asarray(ids)
+
+
+def test_patient_rows_and_training_batches_pair_films_of_one_patient():
+    ids = np.asarray([7, 7, 3, 9, 3, 3, 7, 9, 5])
+    assert [g.tolist() for g in patient_rows(ids)] == [[0, 1, 6], [2, 4, 5], [3, 7], [8]]
+    for batch in PatientPairBatches(ids, batch_patients=3, steps=20, seed=0):
+        patients = [p for _, _, p in batch]
+        assert len(set(patients)) == len(patients) == 3  # distinct patients: the others are negatives
+        for a, b, _ in batch:
+            assert a != b and ids[a] == ids[b]  # two different films of one patient (5 has one: never drawn)
+            assert ids[a] != 5
+
+
+def test_evaluation_pairs_label_same_and_different_patients():
+    ids = np.repeat(np.arange(10), 3)
+    a, b, same = evaluation_pairs(ids, negatives_per_positive=4, seed=0)
+    assert same.sum() == 10 * 3 and (~same).sum() == 4 * 30
+    assert np.array_equal(ids[a] == ids[b], same) and (a != b).all()
+
+
+def test_the_verifier_refuses_a_patient_on_both_sides_of_the_train_test_line():
+    images = torch.zeros(8, 1, 8, 8, dtype=torch.uint8)
+    with pytest.raises(ValueError, match="both"):
+        fit_verifier(images[:4], np.asarray([1, 1, 2, 2]), images[4:], np.asarray([2, 2, 3, 3]), PrivacyParams(steps=1))
+
+
+def test_random_shift_moves_each_film_by_whole_pixels_repeating_the_edge():
+    films = torch.arange(3 * 36, dtype=torch.uint8).reshape(3, 1, 6, 6)
+    shifted = random_shift(films, 2, torch.Generator().manual_seed(0))
+    assert shifted.shape == films.shape and torch.equal(random_shift(films, 0, torch.Generator()), films)
+    padded = torch.nn.functional.pad(films.float(), (2, 2, 2, 2), mode="replicate")
+    for i in range(3):  # each output is one 6x6 window of the edge-padded film
+        windows = [(dy, dx) for dy in range(5) for dx in range(5)
+                   if torch.equal(padded[i, 0, dy : dy + 6, dx : dx + 6], shifted[i, 0])]
+        assert len(windows) == 1
+    assert not torch.equal(shifted, films.float())  # this seed moves at least one film
+
+
+class TinyFeatures(nn.Module):
+    """A stand-in for the DenseNet in ``penultimate_features`` (``features`` then pooled)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.features = nn.Conv2d(1, 8, 3, padding=1)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A verifier trained briefly on 40 phantom patients, tested on 12 others; and an auditor of those 40."""
+    train, train_ids = phantom_films(range(40), 4)
+    test, test_ids = phantom_films(range(100, 112), 4)
+    params = PrivacyParams(steps=120, width=8, batch_patients=16, lr=3e-3, eval_negatives=5)
+    fit = fit_verifier(train, train_ids, test, test_ids, params, "cpu")
+    auditor = Auditor(fit.encoder, Extractor("tiny", 8, TinyFeatures().eval(), 16), train[:, 0], train_ids, 64)
+    return fit, auditor, (train, train_ids), (test, test_ids)
+
+
+def test_the_verifier_tells_demo_patients_apart(trained):
+    fit = trained[0]
+    assert fit.test_auc >= 0.85, fit.test_auc  # a short training on 40 patients; the stage reaches >= 0.95
+
+
+def test_a_planted_training_film_is_flagged_and_a_new_patient_is_compared_with_others_only(trained):
+    _, auditor, (train, train_ids), (test, test_ids) = trained
+    new = auditor.nearest(test[:, 0], patients=test_ids)  # calibration population: unseen patients
+    thresholds = calibrate(new, 0.05, 5.0)
+    planted = auditor.nearest(train[[0, 17, 90], 0])  # training films copied into an "archive"
+    flags = thresholds.flags(planted)
+    assert flags["pixel"].all() and flags["feature"].all() and flags["verifier"].all()
+    assert np.array_equal(planted.pixel_index, [0, 17, 90]) and np.allclose(planted.pixel, 0)
+    # against the rest of training, a film's best verifier match is another film of its own patient far more
+    # often than chance (3 of 159 other films)
+    control = auditor.nearest(train[:, 0], reference_rows=np.arange(len(train)))
+    assert (train_ids[control.verifier_index] == train_ids).mean() > 10 * 3 / 159
+    assert (control.pixel_index != np.arange(len(train))).all()  # never itself
+    # with its own patient excluded, a training film never matches that patient
+    excluded = auditor.nearest(train[:8, 0], patients=train_ids[:8])
+    assert (train_ids[excluded.verifier_index] != train_ids[:8]).all()
+
+
+def test_calibration_flags_the_chosen_share_of_the_calibration_set(trained):
+    _, auditor, _, (test, test_ids) = trained
+    new = auditor.nearest(test[:, 0], patients=test_ids)
+    flags = calibrate(new, 0.1, 10.0).flags(new)
+    for criterion in ("verifier", "pixel", "feature"):
+        assert flags[criterion].mean() <= 0.1 + 1e-9
+    assert flagged_patients(np.asarray([True, False, True]), np.asarray([4, 4, 2])).tolist() == [2, 4]
+
+
+def test_resize_keeps_uint8_and_only_changes_what_differs():
+    images = torch.full((2, 8, 8), 200, dtype=torch.uint8)
+    assert resize_uint8(images, 8) is images
+    small = resize_uint8(images, 4)
+    assert small.dtype == torch.uint8 and small.shape == (2, 4, 4) and (small == 200).all()
+
+
+# --------------------------------------------------------------------------- the filter
+COUNTS = np.asarray([2, 3, 1, 4, 2])  # images per synthetic patient
+
+
+def toy_build() -> ArchiveBuild:
+    """Five patients of unequal size; every image of patient p has pixel value 10 * p (first pixel aside)."""
+    ids = np.repeat(90_000_000 + np.arange(len(COUNTS)), COUNTS)
+    classes = np.asarray(["Mass", "Nodule", "Mass", "Effusion", "Nodule"])
+    table = pd.DataFrame({"Patient ID": ids, "Finding Labels": "No Finding", "Target Label": np.repeat(classes, COUNTS),
+                          "Target Score": 0.9})
+    images = np.repeat(10 * np.arange(len(COUNTS)), COUNTS)[:, None, None] * np.ones((1, 4, 4), np.int64)
+    planned = pd.DataFrame({"class": LABELS, "planned_images": 0, "delivered_images": 0, "delivered_patients": 0})
+    for name in set(classes):
+        mine = classes == name
+        planned.loc[LABELS.index(name), ["planned_images", "delivered_images", "delivered_patients"]] = [
+            COUNTS[mine].sum(), COUNTS[mine].sum(), mine.sum()]
+    return ArchiveBuild(table, images.astype(np.uint8), None, planned,
+                        torch.arange(len(COUNTS), dtype=torch.float32)[:, None], [], 0.0)
+
+
+def check_bright(images):
+    """Flag images whose first pixel is 255 (a stand-in for "too close to a training film")."""
+    flags = images[:, 0, 0] == 255
+    return flags, {"pixel": flags}
+
+
+def regenerate_with(first_pixel: int, fail_class: str | None = None, calls: list | None = None):
+    """Replacement patients: image value 200 + k for the k-th patient asked for, first pixel
+    ``first_pixel``; patients of ``fail_class`` do not converge."""
+    def regenerate(classes, counts, seed):
+        if calls is not None:
+            calls.append((classes.tolist(), counts.tolist()))
+        ok = np.asarray([LABELS[c] != fail_class for c in classes])
+        values = np.repeat(200 + np.flatnonzero(ok), counts[ok])
+        images = values[:, None, None] * np.ones((1, 4, 4), np.int64)
+        images[:, 0, 0] = first_pixel
+        n = len(values)
+        made = Delivered(images.astype(np.uint8), np.repeat(classes[ok], counts[ok]), np.zeros((n, len(LABELS)), np.uint8),
+                         np.full(n, 0.8), classes[ok], counts[ok], -torch.arange(1, ok.sum() + 1, dtype=torch.float32)[:, None])
+        return ok, made
+    return regenerate
+
+
+def test_the_filter_replaces_flagged_patients_until_none_is_flagged():
+    build = toy_build()
+    build.images[2, 0, 0] = 255  # patient 1 (3 images) copies a training film
+    build.images[9, 0, 0] = 255  # and one follow-up of patient 3 (4 images)
+    calls = []
+    out, record = filter_archive(build, check_bright, regenerate_with(7, calls=calls), rounds=3,
+                                 max_replaced_fraction=0.5, seed=0)
+    nodule, effusion = LABELS.index("Nodule"), LABELS.index("Effusion")
+    assert calls == [([nodule, effusion], [3, 4])]  # same class and follow-ups as the patients replaced
+    assert record.images_flagged_before == 2 and record.patients_flagged_before == 2
+    assert record.replaced_patients == 2 and record.replaced_images == 7 and record.dropped_patients == 0
+    assert not check_bright(out.images)[0].any() and len(out.table) == len(build.table)
+    assert (out.images[2:5, 1:] == 200).all() and (out.images[6:10, 1:] == 201).all()  # each in its own rows
+    assert (out.images[:2] == 0).all() and (out.images[5] == 20).all() and (out.images[10:] == 40).all()
+    assert out.z_star[:, 0].tolist() == [0, -1, 2, -2, 4]
+    assert out.table["Target Score"].tolist() == [0.9, 0.9, 0.8, 0.8, 0.8, 0.9, 0.8, 0.8, 0.8, 0.8, 0.9, 0.9]
+    assert build.images[2, 0, 0] == 255  # the input build is left as it was
+
+
+def test_a_replacement_that_fails_to_converge_is_tried_again_then_dropped():
+    build = toy_build()
+    build.images[[0, 6], 0, 0] = 255  # patients 0 (Mass) and 3 (Effusion)
+    calls = []
+    out, record = filter_archive(build, check_bright, regenerate_with(7, fail_class="Effusion", calls=calls),
+                                 rounds=2, max_replaced_fraction=0.5, seed=0)
+    effusion = LABELS.index("Effusion")
+    assert calls == [([LABELS.index("Mass"), effusion], [2, 4]), ([effusion], [4])]
+    assert record.replaced_patients == 1 and record.dropped_patients == 1 and record.dropped_images == 4
+    assert record.replacement_jobs == 3 and len(out.table) == 8 and len(out.images) == 8
+    assert out.z_star[:, 0].tolist() == [-1, 1, 2, 4]
+    assert (out.table["Patient ID"] != 90_000_003).all()
+    assert out.planned.loc[effusion, "delivered_images"] == 0 and out.planned.loc[effusion, "delivered_patients"] == 0
+
+
+def test_a_replacement_flagged_again_is_replaced_again_and_nothing_flagged_is_left():
+    build = toy_build()
+    build.images[0, 0, 0] = 255
+    out, record = filter_archive(build, check_bright, regenerate_with(255), rounds=2, max_replaced_fraction=0.5, seed=0)
+    assert record.rounds == 2 and record.replaced_patients == 0 and record.dropped_patients == 1
+    assert len(out.table) == 10 and len(out.z_star) == 4 and not check_bright(out.images)[0].any()
+
+
+def test_the_filter_fails_past_its_limit_and_leaves_an_unflagged_archive_alone():
+    build = toy_build()
+    out, record = filter_archive(build, check_bright, regenerate_with(7), rounds=2, max_replaced_fraction=0.5, seed=0)
+    assert out is build and record.images_flagged_before == 0 and record.rounds == 0
+    build.images[[0, 2, 5], 0, 0] = 255  # 3 of 5 patients flagged
+    with pytest.raises(PrivacyFilterError, match="3 of 5 patients"):
+        filter_archive(build, check_bright, regenerate_with(7), rounds=2, max_replaced_fraction=0.5, seed=0)
