@@ -20,6 +20,7 @@ from cxrsynth.config.archive import ArchiveParams
 from cxrsynth.config.base import load_section
 from cxrsynth.config.privacy import PrivacyParams
 from cxrsynth.data.store import ImageStore
+from cxrsynth.data.store_splits import split_datasets
 from cxrsynth.io import atomic_dir, atomic_path, write_json
 from cxrsynth.labels import LABELS
 from cxrsynth.models.classifier import probabilities
@@ -38,7 +39,6 @@ from cxrsynth.synthesis.build import (
     per_class_summary,
 )
 from cxrsynth.synthesis.scorers import calibrated_thresholds, load_scorer
-from cxrsynth.training.datamodule import StoreDataModule
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -50,12 +50,12 @@ def run(args: argparse.Namespace) -> dict:
     scorers = {"densenet": load_scorer(args.classifier, device, "densenet"),
                "discriminator": load_scorer(args.d_classifier, device, "discriminator")}
     scorer, labeller = scorers[params.scorer], scorers["densenet"]
-    source = ImageStore(args.store).table
+    store = ImageStore(args.store)
+    source = store.table
 
-    real = StoreDataModule(args.store, args.split, labeller.input_size, 256)
-    real.setup()
-    held_out = {name: (probabilities(labeller.model, real.datasets[name].all_images(), labeller.input_size).numpy(),
-                       real.datasets[name].labels.numpy()) for name in ("val", "test")}
+    real = split_datasets(store, pd.read_csv(args.split), labeller.input_size)
+    held_out = {name: (probabilities(labeller.model, real[name].all_images(), labeller.input_size).numpy(),
+                       real[name].labels.numpy()) for name in ("val", "test")}
     if params.label_thresholds == "calibrated":
         labeller = replace(labeller, thresholds=calibrated_thresholds(*held_out["val"]))
     test_probs, test_labels = held_out["test"]

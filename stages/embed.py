@@ -15,12 +15,12 @@ from cxrsynth.config.embed import EmbedParams
 from cxrsynth.data.store import ImageStore
 from cxrsynth.io import atomic_dir, write_json
 from cxrsynth.labels import LABELS
+from cxrsynth.models.classifier import resize_uint8
 from cxrsynth.models.d_classifier import discriminator_head
 from cxrsynth.plots import contact_sheet
 from cxrsynth.runtime import resolve_device, use_all_cores
 from cxrsynth.sampling import load_discriminator_state, load_generator
 from cxrsynth.synthesis.embedding import embed_images, latent_error, train_encoder
-from cxrsynth.synthesis.evaluation import resize_uint8
 
 
 def choose_patients(table: pd.DataFrame, n_images: int | None, seed: int) -> pd.DataFrame:

@@ -22,10 +22,10 @@ from cxrsynth.metrics.fid_sets import (
     stream_generated,
     table1,
 )
+from cxrsynth.models.saved_classifier import load_classifier
 from cxrsynth.plots import class_distances
 from cxrsynth.runtime import resolve_device, use_all_cores
 from cxrsynth.sampling import latents, load_generator
-from cxrsynth.training.classifier_fit import load_classifier
 
 
 def run(args: argparse.Namespace) -> None:

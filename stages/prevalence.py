@@ -13,10 +13,10 @@ from cxrsynth.config.prevalence import PrevalenceParams
 from cxrsynth.io import atomic_path, write_json
 from cxrsynth.labels import LABELS
 from cxrsynth.metrics.prevalence import label_generated, prevalence_report
+from cxrsynth.models.saved_classifier import load_classifier, threshold_vector
 from cxrsynth.plots import prevalence_intervals
 from cxrsynth.runtime import resolve_device, use_all_cores
 from cxrsynth.sampling import latents, load_generator
-from cxrsynth.training.classifier_fit import load_classifier, threshold_vector
 
 
 def _rounded(value):

@@ -23,8 +23,8 @@ from cxrsynth.metrics.fid_sets import (
     save_real_features,
     stream_real,
 )
+from cxrsynth.models.saved_classifier import load_classifier
 from cxrsynth.runtime import resolve_device, use_all_cores
-from cxrsynth.training.classifier_fit import load_classifier
 
 
 def run(args: argparse.Namespace) -> None:

@@ -11,9 +11,12 @@ from cxrsynth.cli import stage_main
 from cxrsynth.config.base import load_section
 from cxrsynth.config.classifier import ClassifierParams
 from cxrsynth.config.synth import SynthParams
+from cxrsynth.data.store import ImageStore
+from cxrsynth.data.store_splits import split_datasets
 from cxrsynth.io import atomic_path, write_json, write_text
 from cxrsynth.labels import LABELS
 from cxrsynth.models.classifier import probabilities
+from cxrsynth.models.saved_classifier import load_classifier
 from cxrsynth.plots import prevalence_by_split
 from cxrsynth.synthesis.archive import read_archive
 from cxrsynth.synthesis.evaluation import (
@@ -22,17 +25,13 @@ from cxrsynth.synthesis.evaluation import (
     table2_markdown,
     train_on_synthetic,
 )
-from cxrsynth.training.classifier_fit import load_classifier
-from cxrsynth.training.datamodule import StoreDataModule
 
 
 def run(args: argparse.Namespace) -> None:
     synth = load_section(SynthParams, args.params)
     base = load_section(ClassifierParams, args.params)
     params = base.model_copy(update={"seed": synth.seed, "max_epochs": synth.max_epochs or base.max_epochs})
-    real = StoreDataModule(args.store, args.split, params.input_size, params.batch_size)
-    real.setup()
-    test = real.datasets["test"]
+    test = split_datasets(ImageStore(args.store), pd.read_csv(args.split), params.input_size)["test"]
     test_images, test_labels = test.all_images()[:, 0].numpy(), test.labels.numpy()
 
     archive_table, archive_images = read_archive(args.archive, params.input_size)

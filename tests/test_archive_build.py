@@ -18,7 +18,7 @@ from cxrsynth.synthesis.build import (
     optimise_with_retries,
 )
 from cxrsynth.synthesis.scorers import Scorer, calibrated_thresholds
-from cxrsynth.training.gan_module import GANConfig, build_networks
+from cxrsynth.training.gan_config import GANConfig, build_networks
 
 CONFIG = GANConfig(arch="pggan", z_dim=16, channels=[16, 16, 8], fade_images=[0, 0, 0], stable_images=[1, 1, 1],
                    batch_sizes=[4, 4, 4])

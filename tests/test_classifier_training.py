@@ -18,11 +18,8 @@ from cxrsynth.data.sources.demo import write_demo
 from cxrsynth.data.split_stage import make_split
 from cxrsynth.data.store import ImageStore
 from cxrsynth.models.classifier import normalise
-from cxrsynth.training.classifier_fit import (
-    fit_classifier,
-    load_classifier,
-    save_classifier,
-)
+from cxrsynth.models.saved_classifier import load_classifier
+from cxrsynth.training.classifier_fit import fit_classifier, save_classifier
 
 
 @pytest.fixture(scope="module")

@@ -210,8 +210,8 @@ def test_a_checkpoint_is_reused_only_by_the_run_that_made_it(tmp_path, store, tm
 
 
 def test_the_run_key_names_what_differs(tmp_path):
+    from cxrsynth.training.gan_config import GANConfig
     from cxrsynth.training.gan_fit import checkpoint_decision, run_key
-    from cxrsynth.training.gan_module import GANConfig
 
     config = GANConfig(z_dim=16, channels=[8, 8], fade_images=[0, 8], stable_images=[8, 8], batch_sizes=[4, 4])
     key = run_key(config, "a" * 64)

@@ -190,7 +190,7 @@ def test_a_training_film_planted_in_the_archive_is_flagged(repo):
 
 
 def test_the_verifier_trained_on_training_patients_only_and_was_tested_on_test_patients(repo):
-    from cxrsynth.privacy.verifier import patient_digest
+    from cxrsynth.privacy.encoder import patient_digest
 
     split = pd.read_csv(repo / "data" / "split" / "split.csv")
     verifier = json.loads((repo / "data" / "verifier" / "verifier.json").read_text())

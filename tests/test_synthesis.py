@@ -11,7 +11,7 @@ from cxrsynth.labels import LABELS
 from cxrsynth.models.d_classifier import discriminator_head
 from cxrsynth.synthesis.class_optimisation import LatentOptimiser, one_at_a_time
 from cxrsynth.synthesis.scorers import Scorer
-from cxrsynth.training.gan_module import GANConfig, build_networks
+from cxrsynth.training.gan_config import GANConfig, build_networks
 
 CONFIG = GANConfig(arch="pggan", z_dim=16, channels=[16, 16, 8], fade_images=[0, 0, 0], stable_images=[1, 1, 1],
                    batch_sizes=[4, 4, 4])
@@ -228,8 +228,7 @@ def test_prevalence_thresholds_label_as_often_as_the_source():
 
 
 def test_resized_synthetic_images_match_what_the_classifier_sees():
-    from cxrsynth.models.classifier import resize_to
-    from cxrsynth.synthesis.evaluation import resize_uint8
+    from cxrsynth.models.classifier import resize_to, resize_uint8
 
     images = np.random.default_rng(0).integers(0, 256, (3, 32, 32), dtype=np.uint8)
     assert resize_uint8(images, 32) is images

@@ -13,6 +13,7 @@ import re
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -110,6 +111,14 @@ def resize_to(images: torch.Tensor, size: int) -> torch.Tensor:
     if x.shape[-1] > size:
         return F.interpolate(x, size=(size, size), mode="area")
     return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def resize_uint8(images: np.ndarray, size: int) -> np.ndarray:
+    """(N, r, r) uint8 → (N, size, size) uint8, resized as the classifier resizes; unchanged at that size."""
+    if images.shape[-1] == size:
+        return images
+    x = resize_to(torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1), size)
+    return (x * 255.0).round().clamp(0, 255).to(torch.uint8)[:, 0].numpy()
 
 
 @torch.no_grad()

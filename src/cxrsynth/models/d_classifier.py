@@ -19,8 +19,8 @@ from cxrsynth.errors import InputError
 from cxrsynth.models.classifier import GREY_MEAN, GREY_STD
 from cxrsynth.models.layers import EqualizedLinear, MinibatchStdDev
 from cxrsynth.models.pggan import PGGANDiscriminator
-from cxrsynth.training.classifier_fit import read_saved_classifier
-from cxrsynth.training.gan_module import GANConfig, build_networks
+from cxrsynth.models.saved_classifier import read_saved_classifier
+from cxrsynth.training.gan_config import GANConfig, build_networks
 
 
 class DiscriminatorHead(nn.Module):

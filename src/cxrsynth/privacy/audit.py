@@ -30,7 +30,7 @@ import torch
 from tqdm import tqdm
 
 from cxrsynth.metrics.extractors import Extractor
-from cxrsynth.privacy.verifier import PatientEncoder
+from cxrsynth.privacy.encoder import PatientEncoder
 
 CRITERIA = ("verifier", "pixel", "feature")
 

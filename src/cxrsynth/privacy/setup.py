@@ -13,10 +13,10 @@ from cxrsynth.config.privacy import PrivacyParams
 from cxrsynth.data.store import ImageStore
 from cxrsynth.errors import InputError
 from cxrsynth.metrics.extractors import classifier_extractor
+from cxrsynth.models.saved_classifier import load_classifier
 from cxrsynth.privacy.audit import Auditor, Nearest, Thresholds, calibrate
+from cxrsynth.privacy.encoder import load_verifier
 from cxrsynth.privacy.films import reference_table
-from cxrsynth.privacy.verifier import load_verifier
-from cxrsynth.training.classifier_fit import load_classifier
 
 
 @dataclass

@@ -11,7 +11,6 @@ two films each and learns a logistic model on the scaled cosine over every pair 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -23,38 +22,17 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 from torch import nn
-from tqdm import tqdm
 
 from cxrsynth.config.privacy import PrivacyParams
-from cxrsynth.errors import MissingInputError
+from cxrsynth.privacy.encoder import (
+    CONFIG_NAME,
+    MODEL_NAME,
+    PatientEncoder,
+    embed,
+    pair_scores,
+    patient_digest,
+)
 from cxrsynth.privacy.pairs import PairImages, PatientPairBatches, evaluation_pairs
-
-MODEL_NAME = "verifier.pt"
-CONFIG_NAME = "verifier.json"
-
-
-class PatientEncoder(nn.Module):
-    """uint8 films (N, 1, r, r) → unit-length embeddings (N, dim). Four conv blocks (widths w, 2w, 4w, 4w),
-    a max-pool after each of the first three."""
-
-    def __init__(self, embedding_dim: int = 128, width: int = 16):
-        super().__init__()
-        layers, channels = [], 1
-        for k in range(4):
-            out = width * 2 ** min(k, 2)
-            layers += [nn.Conv2d(channels, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True),
-                       nn.Conv2d(out, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
-            if k < 3:
-                layers.append(nn.MaxPool2d(2))
-            channels = out
-        self.trunk = nn.Sequential(*layers)
-        self.head = nn.Linear(channels, embedding_dim)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.float() / 127.5 - 1.0
-        x = self.trunk(x)
-        # mean and max pooling: where a feature sits matters less than that it is there
-        return F.normalize(self.head(x.mean(dim=(2, 3)) + x.amax(dim=(2, 3))), dim=1)
 
 
 def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
@@ -103,31 +81,6 @@ class VerifierModule(L.LightningModule):
         optimiser = torch.optim.AdamW(self.parameters(), lr=self.params.lr, weight_decay=self.params.weight_decay)
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, self.params.lr, total_steps=self.params.steps)
         return {"optimizer": optimiser, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
-
-
-@torch.no_grad()
-def embed(encoder: PatientEncoder, images: torch.Tensor | np.ndarray, batch_size: int = 512,
-          desc: str | None = None) -> torch.Tensor:
-    """Unit embeddings (N, dim) of uint8 films (N, r, r) or (N, 1, r, r), on the encoder's device; CPU result."""
-    images = torch.as_tensor(images)
-    if images.dim() == 3:
-        images = images.unsqueeze(1)
-    device = next(encoder.parameters()).device
-    encoder.eval()
-    out = [encoder(images[i : i + batch_size].to(device)).cpu()
-           for i in tqdm(range(0, len(images), batch_size), desc=desc or "embed films", unit="batch", disable=desc is None)]
-    return torch.cat(out) if out else torch.zeros(0, encoder.head.out_features)
-
-
-def pair_scores(embeddings: torch.Tensor, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
-    """Cosine similarity of each pair of rows."""
-    return (embeddings[rows_a] * embeddings[rows_b]).sum(dim=1).numpy()
-
-
-def patient_digest(patient_ids: np.ndarray) -> str:
-    """SHA-256 of the sorted unique patient IDs: which patients a set of films covers."""
-    unique = np.unique(np.asarray(patient_ids, dtype=np.int64))
-    return hashlib.sha256(unique.tobytes()).hexdigest()
 
 
 @dataclass
@@ -180,15 +133,3 @@ def save_verifier(out_dir: Path, fit: VerifierFit, params: PrivacyParams, resolu
               "train_patients_with_pairs": fit.train_patients, "final_loss": finite(fit.final_loss),
               "train_patients_digest": fit.train_digest, "test_patients_digest": fit.test_digest}
     (out_dir / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
-
-
-def load_verifier(folder: str | Path, device: str | torch.device = "cpu") -> tuple[PatientEncoder, dict]:
-    """The encoder saved by ``save_verifier`` (eval mode, on ``device``) and its config."""
-    folder = Path(folder)
-    for name in (MODEL_NAME, CONFIG_NAME):
-        if not (folder / name).is_file():
-            raise MissingInputError(f"{folder / name}: no verifier here (run the verifier stage)")
-    config = json.loads((folder / CONFIG_NAME).read_text())
-    encoder = PatientEncoder(config["embedding_dim"], config["width"])
-    encoder.load_state_dict(torch.load(folder / MODEL_NAME, map_location="cpu", weights_only=True))
-    return encoder.to(device).eval(), config

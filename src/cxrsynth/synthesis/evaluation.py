@@ -7,24 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from cxrsynth.config.classifier import ClassifierParams
 from cxrsynth.data.split import stratify_patients
 from cxrsynth.labels import LABELS
 from cxrsynth.metrics.auroc import evaluate
-from cxrsynth.models.classifier import resize_to
+from cxrsynth.models.classifier import resize_uint8
 from cxrsynth.reference import TABLE2_AUROC, TABLE2_AVERAGE, TABLE2_COLUMNS
 from cxrsynth.training.classifier_fit import ClassifierResult, fit_on
 from cxrsynth.training.datamodule import ArrayDataModule
-
-
-def resize_uint8(images: np.ndarray, size: int) -> np.ndarray:
-    """(N, r, r) uint8 → (N, size, size) uint8, resized as the classifier resizes; unchanged at that size."""
-    if images.shape[-1] == size:
-        return images
-    x = resize_to(torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1), size)
-    return (x * 255.0).round().clamp(0, 255).to(torch.uint8)[:, 0].numpy()
 
 
 def patient_split(table: pd.DataFrame, val_fraction: float, seed: int) -> np.ndarray:

@@ -11,7 +11,7 @@ import torch
 
 from cxrsynth.models.classifier import normalise, resize_to
 from cxrsynth.models.d_classifier import load_d_classifier
-from cxrsynth.training.classifier_fit import load_classifier, threshold_vector
+from cxrsynth.models.saved_classifier import load_classifier, threshold_vector
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Train, select and evaluate the classifier; save and load it for later stages."""
+"""Train, select and evaluate the classifier, and save it (``models.saved_classifier`` reads it back)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import (
+    EarlyStopping,
+    LearningRateMonitor,
+    ModelCheckpoint,
+)
 
 from cxrsynth.config.classifier import ClassifierParams
-from cxrsynth.errors import InputError, MissingInputError
 from cxrsynth.labels import LABELS
 from cxrsynth.metrics.auroc import evaluate, roc_table, youden_thresholds
-from cxrsynth.models.classifier import GREY_MEAN, GREY_STD, build_classifier
+from cxrsynth.models.classifier import GREY_MEAN, GREY_STD
 from cxrsynth.training.classifier_module import ChestClassifier
 from cxrsynth.training.datamodule import SplitDataModule, StoreDataModule
 from cxrsynth.training.losses import class_weights
@@ -120,31 +122,3 @@ def save_classifier(out_dir: Path, result: ClassifierResult, params: ClassifierP
         "params": params.model_dump(),
     } | ({"gan": gan_config} if gan_config is not None else {})
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-
-
-def read_saved_classifier(folder: str | Path, device: str | torch.device = "cpu") -> tuple[dict, dict[str, float], dict]:
-    """(state dict, thresholds, config) of a classifier folder written by ``save_classifier``."""
-    folder = Path(folder)
-    for name in ("config.json", "model.pt", "thresholds.json"):
-        if not (folder / name).exists():
-            raise MissingInputError(f"{folder / name}: not found (not a saved classifier)")
-    config = json.loads((folder / "config.json").read_text())
-    state = torch.load(folder / "model.pt", map_location=device, weights_only=True)
-    return state, json.loads((folder / "thresholds.json").read_text()), config
-
-
-def load_classifier(folder: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, float], dict]:
-    """Load the DenseNet saved by ``train_classifier``: (network in eval mode taking normalised input,
-    thresholds, config). The re-purposed discriminator loads with ``models.d_classifier.load_d_classifier``."""
-    state, thresholds, config = read_saved_classifier(folder, device)
-    if config["architecture"] != "densenet121":
-        raise InputError(f"{folder}: holds a {config['architecture']} classifier, not the DenseNet "
-                         "(load it with cxrsynth.models.d_classifier.load_d_classifier)")
-    model = build_classifier(len(config["labels"]), pretrained="none")
-    model.load_state_dict(state)
-    return model.to(device).eval(), thresholds, config
-
-
-def threshold_vector(thresholds: dict[str, float], labels=LABELS) -> np.ndarray:
-    """Thresholds as an array in label order."""
-    return np.array([thresholds[name] for name in labels], dtype=np.float32)

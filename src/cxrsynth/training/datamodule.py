@@ -1,4 +1,4 @@
-"""Lightning data module over the prepared image store and the patient split."""
+"""Lightning data modules over the prepared image store and the patient split (``data.store_splits``)."""
 
 from __future__ import annotations
 
@@ -8,31 +8,11 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from cxrsynth.data.store import ImageStore
+from cxrsynth.data.store_splits import StoreDataset, split_datasets
 from cxrsynth.errors import InputError
-from cxrsynth.labels import LABELS
-
-
-class StoreDataset(Dataset):
-    """Images of one split at one pyramid level: ``(uint8 (1, r, r) tensor, float (15,) labels)``."""
-
-    def __init__(self, images: np.ndarray, rows: np.ndarray, labels: np.ndarray):
-        self.images, self.rows, self.labels = images, rows, torch.from_numpy(labels.astype(np.float32))
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, i: int):
-        return torch.from_numpy(np.array(self.images[self.rows[i]])).unsqueeze(0), self.labels[i]
-
-    def all_images(self) -> torch.Tensor:
-        """Every image of this split as one (N, 1, r, r) uint8 tensor (sorted reads of the memmap)."""
-        order = np.argsort(self.rows)
-        out = np.empty((len(self.rows), *self.images.shape[1:]), dtype=np.uint8)
-        out[order] = self.images[self.rows[order]]
-        return torch.from_numpy(out).unsqueeze(1)
 
 
 class SplitDataModule(L.LightningDataModule):
@@ -79,15 +59,8 @@ class StoreDataModule(SplitDataModule):
         self.in_memory_limit = in_memory_limit_gib * 2**30
 
     def setup(self, stage: str | None = None) -> None:
-        if self.datasets:
-            return
-        table = self.store.table.merge(self.split[["image", "split"]], on="image", how="inner", validate="1:1")
-        images = self.store.images(self.input_size)
-        if images.nbytes <= self.in_memory_limit:  # small levels: one sequential read, no random memmap access
-            images = np.asarray(images)
-        for name in ("train", "val", "test"):
-            part = table[table["split"] == name]
-            self.datasets[name] = StoreDataset(images, part["row"].to_numpy(), part[list(LABELS)].to_numpy())
+        if not self.datasets:
+            self.datasets = split_datasets(self.store, self.split, self.input_size, self.in_memory_limit)
 
 
 class ArrayDataModule(SplitDataModule):

@@ -26,8 +26,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from cxrsynth.data.store import ImageStore
 from cxrsynth.provenance import import_closure, source_digest
+from cxrsynth.training.gan_config import GANConfig
 from cxrsynth.training.gan_data import load_pyramid
-from cxrsynth.training.gan_module import GANConfig, GANModule
+from cxrsynth.training.gan_module import GANModule
 
 LAST = "last.ckpt"
 
