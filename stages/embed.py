@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> None:
     split = pd.read_csv(args.split, usecols=["image", "split"])
     table = store.table.merge(split, on="image", validate="1:1")
     table = choose_patients(table[table["split"] != "test"], params.n_images, params.seed).sort_values("row")
-    real = np.asarray(store.images(resolution)[table["row"].to_numpy()])
+    real = store.read(resolution, table["row"].to_numpy())
     embedded = embed_images(encoder, generator, resolution, real)
     error = np.abs(real.astype(np.float32) - embedded.astype(np.float32)).mean() / 255.0
 

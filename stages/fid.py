@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> None:
                          f"{gan.resolutions[-1]} px images (rerun real_features)")
     classifier, _, config = load_classifier(args.classifier, device)
     extractors = [e for e in build_extractors(params.extractor, classifier, config["input_size"],
-                                              params.inception_weights, device) if e.name in real]
+                                              params.inception_weights, device, args.weights) if e.name in real]
     if not extractors:
         raise ValueError(f"{args.real}: no real moments for fid.extractor={params.extractor!r}")
     start = time.perf_counter()
@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> None:
     metrics = {
         "extractors": [e.name for e in extractors],
         "skipped": sorted({"inception", "classifier"} - {e.name for e in extractors}
-                          if params.extractor == "both" else set()),
+                          if params.extractor == "auto" else set()),
+        "inception_weights": next((e.weights for e in extractors if e.name == "inception"), "none"),
         "resolution": info["resolution"],
         "n_real": info["images"],
         "n_generated": params.n_generated,
@@ -91,6 +92,7 @@ if __name__ == "__main__":
     parser.add_argument("--real", type=Path, required=True, help="real_features output folder")
     parser.add_argument("--gan", type=Path, required=True, help="exported generator folder")
     parser.add_argument("--classifier", type=Path, required=True)
+    parser.add_argument("--weights", type=Path, default=None, help="folder holding the FID Inception file")
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--table", type=Path, required=True, help="Table 1 as a plot table (CSV)")
     parser.add_argument("--matrix", type=Path, required=True, help="class distance matrix (long CSV)")

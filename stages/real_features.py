@@ -37,11 +37,13 @@ def run(args: argparse.Namespace) -> None:
         raise ValueError(f"gan.resolution: {resolution} px is not a stored level {store.sizes} (prepare.size)")
     table = real_table(store, args.split)
     classifier, _, config = load_classifier(args.classifier, device)
-    extractors = build_extractors(fid.extractor, classifier, config["input_size"], fid.inception_weights, device)
+    extractors = build_extractors(fid.extractor, classifier, config["input_size"], fid.inception_weights, device,
+                                  args.weights)
     start = time.perf_counter()
     moments, probs, group_means = stream_real(store.images(resolution), table["row"].to_numpy(), real_membership(table),
                                  extractors, fid.batch_size)
     info = {"resolution": resolution, "images": len(table), "extractors": [e.name for e in extractors],
+            "inception_weights": next((e.weights for e in extractors if e.name == "inception"), "none"),
             "groups": {g: int(n) for g, n in zip(REAL_GROUPS, next(iter(moments.values())).count)}}
     with atomic_dir(args.out) as out:
         save_real_features(out, table, moments, probs, group_means, info)
@@ -55,5 +57,6 @@ if __name__ == "__main__":
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("--split", type=Path, required=True)
     parser.add_argument("--classifier", type=Path, required=True)
+    parser.add_argument("--weights", type=Path, default=None, help="folder holding the FID Inception file")
     parser.add_argument("--out", type=Path, required=True)
     stage_main(run, parser)

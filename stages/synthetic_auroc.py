@@ -37,13 +37,13 @@ def run(args: argparse.Namespace) -> None:
     archive_table, archive_images = read_archive(args.archive, params.input_size)
     embedded_table = pd.read_csv(args.embedded / "table.csv")
     embedded_images = np.load(args.embedded / "images.npy")
-    results = {}
+    results, weights = {}, {}
     for column, (table, images) in {"embedded": (embedded_table, embedded_images),
                                     "class_generated": (archive_table, archive_images)}.items():
         with tempfile.TemporaryDirectory(prefix=f"synth-{column}-") as work:
             fit = train_on_synthetic(table, images, (test_images, test_labels), params, synth.val_fraction,
-                                     synth.seed, Path(work))
-        results[column] = fit.test
+                                     synth.seed, Path(work), args.weights)
+        results[column], weights[column] = fit.test, fit.module.weights
     model, _, config = load_classifier(args.classifier)
     real_probs = probabilities(model, test.all_images(), config["input_size"]).numpy()
     results["real"] = real_column(real_probs, test_labels)
@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> None:
     table = table2(results)
     metrics = {"per_class": {k: v for k, v in table.items() if k != "macro"}, "macro": table["macro"],
                "train_images": {"embedded": len(embedded_table), "class_generated": len(archive_table)},
-               "test_images": len(test_labels), "input_size": params.input_size, "max_epochs": params.max_epochs}
+               "test_images": len(test_labels), "input_size": params.input_size, "max_epochs": params.max_epochs,
+               "weights": weights}
     write_json(args.metrics, metrics)
     write_text(args.markdown, "# Table 2: test AUROC on real images, by training data\n\n" + table2_markdown(table))
     long = pd.DataFrame([{"bar": f"{name} | {col}", "class": name, "training": col, "auroc": table[name][col]}
@@ -72,6 +73,7 @@ if __name__ == "__main__":
     parser.add_argument("--archive", type=Path, required=True)
     parser.add_argument("--embedded", type=Path, required=True)
     parser.add_argument("--classifier", type=Path, required=True, help="the real-trained classifier")
+    parser.add_argument("--weights", type=Path, default=None, help="folder holding the ImageNet DenseNet-121 file")
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--markdown", type=Path, required=True)
     parser.add_argument("--plot", type=Path, required=True)

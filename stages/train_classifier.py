@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> None:
     params = load_section(ClassifierParams, args.params)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="classifier-") as work:
-        result = fit_classifier(args.store, args.split, params, Path(work), args.live)
+        result = fit_classifier(args.store, args.split, params, Path(work), args.live, weights_dir=args.weights)
     with atomic_dir(args.out) as out:
         save_classifier(out, result, params)
     metrics = {
@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> None:
         "best_epoch": result.best_epoch,
         "input_size": params.input_size,
         "pretrained": result.module.hparams.pretrained,
+        "weights": result.module.weights,  # the ImageNet file loaded (name, SHA-256), or "none"
     }
     write_json(args.metrics, metrics)
     with atomic_path(args.roc) as tmp:
@@ -49,4 +50,5 @@ if __name__ == "__main__":
     parser.add_argument("--roc", type=Path, required=True, help="test ROC curves plot table")
     parser.add_argument("--roc-figure", type=Path, required=True)
     parser.add_argument("--live", type=Path, default=None, help="DVCLive folder for the training curves")
+    parser.add_argument("--weights", type=Path, default=None, help="folder holding the ImageNet DenseNet-121 file")
     stage_main(run, parser)

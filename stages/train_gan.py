@@ -20,7 +20,8 @@ def run(args: argparse.Namespace) -> None:
     config = gan_config(params)
     trainer_kwargs = dict(accelerator=params.accelerator, devices=params.devices, num_nodes=params.num_nodes,
                           strategy=params.strategy, precision=params.precision, deterministic=params.deterministic)
-    fit = fit_gan(args.store, config, args.checkpoints, params.checkpoint_every, trainer_kwargs, args.live)
+    fit = fit_gan(args.store, config, args.checkpoints, params.checkpoint_every, trainer_kwargs, args.live,
+                  params.memory_limit_gib)
     if not fit.is_global_zero:  # under DDP, process 0 writes the outputs
         return
     module = fit.module
@@ -32,6 +33,8 @@ def run(args: argparse.Namespace) -> None:
         "arch": params.arch,
         "resolution": config.resolutions[-1],
         "images_shown": module.images_seen,
+        "processes": fit.processes,
+        "batch_per_process": {str(p.resolution): p.batch_size // fit.processes for p in module.schedule.phases},
         "final_loss_d": round(module.last_losses.get("d", float("nan")), 4),
         "final_loss_g": round(module.last_losses.get("g", float("nan")), 4),
         "phases": module.finished_phases,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ from PIL import Image
 from cxrsynth.data.metadata import NIH_HEADER_LINE
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+# Never read this machine's torch hub cache: a weights file there must not change what a test sees.
+os.environ["TORCH_HOME"] = tempfile.mkdtemp(prefix="cxrsynth-torch-home-")
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 
@@ -124,11 +125,36 @@ def test_imagenet_weights_loaded_and_grey_adapted(tmp_path):
     assert torch.allclose(ours, theirs, atol=1e-4)
 
 
-def test_missing_imagenet_weights(tmp_path, monkeypatch):
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    with pytest.raises(FileNotFoundError, match=IMAGENET_FILE):
-        build_classifier(15, "imagenet")
+def test_missing_imagenet_weights(tmp_path):
+    """Weights come from a path or the named folder only (DVC sees both), never the hub cache."""
+    with pytest.raises(FileNotFoundError, match=f"classifier.pretrained: imagenet, but no {IMAGENET_FILE} in "):
+        build_classifier(15, "imagenet", weights_dir=tmp_path)
     with pytest.warns(UserWarning, match="random initialisation"):
-        build_classifier(15, "auto")
+        build_classifier(15, "auto", weights_dir=tmp_path)
     with pytest.raises(FileNotFoundError, match="classifier.weights_path"):
         build_classifier(15, "auto", str(tmp_path / "nope.pth"))
+
+
+def test_loaded_weights_are_recorded_by_name_and_sha256(tmp_path):
+    from cxrsynth.training.classifier_module import ChestClassifier
+
+    torch.save(densenet121(weights=None).state_dict(), tmp_path / IMAGENET_FILE)
+    digest = hashlib.sha256((tmp_path / IMAGENET_FILE).read_bytes()).hexdigest()
+    module = ChestClassifier([1.0] * 15, [1.0] * 15, pretrained="imagenet", weights_dir=str(tmp_path))
+    assert module.weights == {"file": IMAGENET_FILE, "sha256": digest}
+    with pytest.warns(UserWarning, match="random initialisation"):
+        module = ChestClassifier([1.0] * 15, [1.0] * 15, pretrained="auto", weights_dir=str(tmp_path / "empty"))
+    assert module.weights == "none"
+    with pytest.raises(FileNotFoundError, match="classifier.pretrained: imagenet"):
+        ChestClassifier([1.0] * 15, [1.0] * 15, pretrained="imagenet", weights_dir=str(tmp_path / "empty"))
+
+
+def test_fid_inception_is_required_by_both_and_optional_under_auto(tmp_path):
+    from cxrsynth.metrics.extractors import build_extractors
+
+    model = build_classifier(15, "none")
+    with pytest.raises(FileNotFoundError, match="fid.extractor: FID Inception weights"):
+        build_extractors("both", model, 32, None, folder=tmp_path)
+    with pytest.warns(UserWarning, match="skipping the Inception extractor"):
+        extractors = build_extractors("auto", model, 32, None, folder=tmp_path)
+    assert [e.name for e in extractors] == ["classifier"]

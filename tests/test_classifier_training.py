@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -82,3 +85,18 @@ def test_bf16_mixed_precision_trains(trained, tmp_path):
         result = fit_classifier(root / "store", root / "split.csv", bf16, tmp_path)
     assert np.isfinite(result.test["auroc_macro"])
     assert all(v.dtype == torch.float32 for v in result.module.state_dict().values() if v.is_floating_point())
+
+
+def test_stage_refuses_missing_imagenet_weights_in_one_line(trained, tmp_path):
+    """`pretrained: imagenet` with no file in the weights folder: one line, exit 1, no model folder."""
+    root, _, _ = trained
+    (tmp_path / "params.yaml").write_text("classifier:\n  input_size: 32\n  pretrained: imagenet\n  max_epochs: 1\n")
+    (tmp_path / "weights").mkdir()
+    cmd = [sys.executable, str(Path(__file__).parents[1] / "stages" / "train_classifier.py"), "--store",
+           str(root / "store"), "--split", str(root / "split.csv"), "--out", "model", "--metrics", "m.json",
+           "--roc", "roc.csv", "--roc-figure", "roc.png", "--weights", "weights"]
+    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("error: classifier.pretrained: imagenet, but no densenet121-a639ec97.pth in "
+                                     "weights (put it there or set classifier.weights_path)")
+    assert not (tmp_path / "model").exists() and not (tmp_path / "m.json").exists()

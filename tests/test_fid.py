@@ -50,6 +50,21 @@ def test_frechet_closed_form_for_diagonal_covariances_and_rank_deficiency():
     assert 0.0 <= same < 1e-6
 
 
+
+def test_frechet_of_different_singular_sets_is_not_hidden_by_the_clamp():
+    """Two different rank-deficient covariances (fewer images than features, as per-class sets are):
+    the distance matches an independent computation, tr sqrt(AB) = sum sqrt(eig(AB)), and is well above
+    zero, so a wrong negative value clamped to zero would fail here."""
+    rng = np.random.default_rng(3)
+    a, b = random_cov(rng, 32, rank=5), random_cov(rng, 32, rank=9)
+    mu1, mu2 = 0.1 * rng.normal(size=32), 0.1 * rng.normal(size=32)
+    eig = np.linalg.eigvals(a @ b)
+    cross = np.sqrt(np.clip(eig.real, 0.0, None)).sum()
+    expected = np.sum((mu1 - mu2) ** 2) + np.trace(a) + np.trace(b) - 2.0 * cross
+    ours = frechet_distance(Gaussian(6, mu1, a), Gaussian(10, mu2, b))
+    assert expected > 0.1 * (np.trace(a) + np.trace(b))
+    assert ours == pytest.approx(expected, rel=1e-6)
+
 def test_pairwise_is_symmetric_with_zero_diagonal():
     rng = np.random.default_rng(2)
     sets = [Gaussian(5, rng.normal(size=4), random_cov(rng, 4)) for _ in range(4)]
@@ -145,18 +160,18 @@ def test_inception_extractor_shapes_with_random_weights(tmp_path):
     assert torch.equal(FIDInception(tmp_path / "pt_inception.pth")(grey), features)
 
 
-def test_extractor_choice_warns_or_fails_without_inception_weights(monkeypatch, tmp_path):
+def test_extractor_choice_warns_or_fails_without_inception_weights(tmp_path):
     from cxrsynth.metrics.extractors import build_extractors
     from cxrsynth.models.classifier import build_classifier
 
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     model = build_classifier(15, "none")
     with pytest.warns(UserWarning, match="skipping the Inception extractor"):
-        extractors = build_extractors("both", model, 32, None)
+        extractors = build_extractors("auto", model, 32, None, folder=tmp_path)
     assert [e.name for e in extractors] == ["classifier"]
     features, probs = extractors[0].features_and_probs(torch.randint(0, 256, (3, 1, 16, 16), dtype=torch.uint8))
     assert features.shape == (3, 1024) and probs.shape == (3, 15)
-    with pytest.raises(FileNotFoundError, match="FID Inception weights"):
-        build_extractors("inception", model, 32, None)
+    for strict in ("inception", "both"):
+        with pytest.raises(FileNotFoundError, match="FID Inception weights"):
+            build_extractors(strict, model, 32, None, folder=tmp_path)
     with pytest.raises(FileNotFoundError, match="fid.inception_weights"):
         build_extractors("both", model, 32, str(tmp_path / "missing.pth"))

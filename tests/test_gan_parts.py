@@ -63,8 +63,13 @@ def test_minibatch_std_shape_and_values():
         assert torch.allclose(out[n, 3], expected[n % 2].expand(4, 4), atol=1e-5)
     same = MinibatchStdDev(4)(torch.ones(4, 2, 2, 2))
     assert torch.allclose(same[:, 2], torch.full((4, 2, 2), 1e-4), atol=1e-6)  # sqrt(1e-8)
-    with pytest.raises(ValueError, match="groups"):
-        MinibatchStdDev(4)(torch.randn(6, 1, 2, 2))
+    # a batch that 4 does not divide takes the largest group size that does: 14 per GPU -> groups of 2
+    x = torch.randn(14, 1, 2, 2)
+    out = MinibatchStdDev(4)(x)
+    expected = x.reshape(2, 7, 1, 2, 2).std(dim=0, unbiased=False).mean(dim=(1, 2, 3))
+    assert torch.allclose(out[:, 1, 0, 0], expected.repeat(2), atol=1e-5)
+    three = torch.randn(3, 1, 2, 2)  # 3 per GPU at 1024 px: one group of 3
+    assert torch.allclose(MinibatchStdDev(4)(three)[:, 1, 0, 0], three.std(dim=0, unbiased=False).mean().expand(3), atol=1e-5)
 
 
 def test_gradient_penalty_by_hand():

@@ -155,16 +155,19 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, store):
 
 
 def test_ddp_two_cpu_processes_share_the_schedule(tmp_path, store):
-    """DDP (gloo, two CPU processes): the gradient penalty runs under DDP, images shown count
-    over both processes, and only process 0 writes the outputs."""
+    """DDP (gloo, two CPU processes): the gradient penalty runs under DDP, each global batch of 8
+    is split 4 + 4, images shown count over both processes, and only process 0 writes the outputs."""
     text = TINY.format(**PG).replace("deterministic: true", "deterministic: false\n  devices: 2\n"
                                      "  strategy: ddp_find_unused_parameters_true")
     result = run_stage(tmp_path, store, text)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert json.loads((tmp_path / "gan.json").read_text())["images_shown"] == 784
+    metrics = json.loads((tmp_path / "gan.json").read_text())
+    assert metrics["images_shown"] == 784 and metrics["processes"] == 2
+    assert metrics["batch_per_process"] == {"4": 4, "8": 4, "16": 4}
     assert (result.stdout + result.stderr).count("train_gan: pggan") == 1
     state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
-    assert state["gan_state"]["images_seen"] == 784 and state["global_step"] > 0
+    # 784 images in global batches of 8: 98 steps of one D and one G optimiser step each
+    assert state["gan_state"]["images_seen"] == 784 and state["global_step"] == 2 * 784 // 8
 
 
 def test_bf16_mixed_precision_trains_and_exports_float32_weights(tmp_path, store):
@@ -228,3 +231,13 @@ def test_the_run_key_names_what_differs(tmp_path):
     assert checkpoint_decision(path, key, 24)[0] == "finished"
     path.write_bytes(b"not a checkpoint")
     assert checkpoint_decision(path, key, 24)[0] == "restart"
+
+
+def test_a_global_batch_that_does_not_split_is_refused(tmp_path, store):
+    from cxrsynth.config.gan import GANParams
+
+    with pytest.raises(ValueError, match=r"batch_sizes: \[8, 8, 8\] do not split evenly over 3 processes"):
+        GANParams(resolution=16, channels=[8, 8, 8], fade_images=[0, 8, 8], stable_images=[8, 8, 8],
+                  batch_sizes=[8, 8, 8], devices=3)
+    GANParams(resolution=16, channels=[8, 8, 8], fade_images=[0, 8, 8], stable_images=[8, 8, 8],
+              batch_sizes=[14, 14, 14], devices=2)  # 7 per process: no longer tied to multiples of group_size

@@ -250,7 +250,7 @@ BAD_VALUES = {  # one bad value per section: (key as written in params.yaml, rep
     "split": ("  fractions: [0.7, 0.1, 0.2]", "  fractions: [0.7, 0.2, 0.2]"),
     "classifier": ("  input_size: 32 ", "  input_size: 48 "),
     "gan": ("  resolution: 32 ", "  resolution: 48 "),
-    "fid": ("  extractor: both ", "  extractor: clip "),
+    "fid": ("  extractor: auto ", "  extractor: clip "),
     "prevalence": ("  n_bootstrap: 10000 ", "  n_bootstrap: 5 "),
     "privacy": ("  false_match_rate: 0.01 ", "  false_match_rate: 1.5 "),
     "archive": ("  scorer: densenet ", "  scorer: inception "),

@@ -18,7 +18,7 @@ class ClassifierParams(Section):
     pretrained: Literal["auto", "imagenet", "none"] = Field(
         "auto", description="auto: ImageNet weights if found locally, else random init with a warning"
     )
-    weights_path: str | None = Field(None, description="ImageNet densenet121 state dict; default: torch hub cache")
+    weights_path: str | None = Field(None, description="ImageNet densenet121 state dict; default: weights/densenet121/")
     input_size: int = Field(64, description="stored pyramid level fed to the network")
     batch_size: int = Field(64, ge=1)
     max_epochs: int = Field(8, ge=1)
@@ -34,6 +34,7 @@ class ClassifierParams(Section):
     devices: int | str = 1
     precision: str = "32-true"
     threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = all cores")
+    memory_limit_gib: float = Field(2.0, ge=0, description="a stored level larger than this stays memory-mapped")
 
     @field_validator("input_size")
     @classmethod

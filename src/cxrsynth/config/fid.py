@@ -14,10 +14,10 @@ class FIDParams(Section):
 
     section: ClassVar[str] = "fid"
 
-    extractor: Literal["inception", "classifier", "both"] = Field(
-        "both", description="inception needs its weights locally; both skips it with a warning when absent"
+    extractor: Literal["inception", "classifier", "both", "auto"] = Field(
+        "auto", description="inception and both need the Inception file; auto uses it when it is there"
     )
-    inception_weights: str | None = Field(None, description="pt_inception-2015-12-05-6726825d.pth; default: hub cache")
+    inception_weights: str | None = Field(None, description="pt_inception-2015-12-05-6726825d.pth; default: weights/inception/")
     n_generated: int = Field(2000, ge=2, description="generated images (the paper: 100,000)")
     truncation: float | None = Field(None, gt=0, description="None: plain N(0, 1) latents, as the paper")
     batch_size: int = Field(256, ge=1)

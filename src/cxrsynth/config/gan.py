@@ -22,7 +22,7 @@ class GANParams(Section):
     channels: list[int] = Field(default_factory=lambda: [512, 512, 512, 512, 256, 128, 64, 32, 16][:4])
     fade_images: list[int] = Field(default_factory=lambda: [0, 800_000, 800_000, 800_000])
     stable_images: list[int] = Field(default_factory=lambda: [800_000] * 4)
-    batch_sizes: list[int] = Field(default_factory=lambda: [16] * 4)
+    batch_sizes: list[int] = Field(default_factory=lambda: [16] * 4, description="global: images per step over all devices")
     lr: float = Field(1e-3, gt=0)
     betas: tuple[float, float] = (0.0, 0.99)
     gp_lambda: float = Field(10.0, ge=0)
@@ -39,6 +39,7 @@ class GANParams(Section):
     precision: str = "32-true"
     deterministic: bool = True
     threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = all cores")
+    memory_limit_gib: float = Field(4.0, ge=0, description="a pyramid level larger than this stays memory-mapped")
 
     @property
     def final_resolution(self) -> int:
@@ -55,6 +56,17 @@ class GANParams(Section):
         for key in ("channels", "fade_images", "stable_images", "batch_sizes"):
             if len(getattr(self, key)) != n:
                 raise ValueError(f"{key}: needs {n} entries (one per resolution 4..{self.resolution})")
-        if any(b % min(self.group_size, b) for b in self.batch_sizes):
-            raise ValueError("batch_sizes: each must be a multiple of group_size (minibatch stddev)")
+        return self
+
+    @model_validator(mode="after")
+    def _global_batches(self):
+        """Batch sizes are global (the total over every device, as the paper states them): each must
+        split evenly over the processes when their number is given."""
+        if isinstance(self.devices, int) and self.devices > 0:
+            processes = self.devices * self.num_nodes
+            batches = [32] if self.arch == "dcgan" else self.batch_sizes
+            uneven = [b for b in batches if b % processes]
+            if uneven:
+                raise ValueError(f"batch_sizes: {uneven} do not split evenly over {processes} processes "
+                                 "(devices x num_nodes); batch sizes are global")
         return self

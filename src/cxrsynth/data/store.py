@@ -80,6 +80,16 @@ class ImageStore:
             raise InputError(f"{self.folder}: resolution {res} not stored; available: {self.sizes}")
         return np.load(self.folder / array_name(res), mmap_mode="r")
 
+    def read(self, res: int, rows: np.ndarray) -> np.ndarray:
+        """uint8 (len(rows), res, res) images of ``rows`` (in that order), read from the memory map in
+        ascending row order; never the whole level."""
+        rows = np.asarray(rows, dtype=np.int64)
+        order = np.argsort(rows, kind="stable")
+        level = self.images(res)
+        out = np.empty((len(rows), res, res), dtype=np.uint8)
+        out[order] = level[rows[order]]
+        return out
+
     def label_matrix(self) -> np.ndarray:
         """(N, 15) uint8 labels in LABELS order."""
         return self.table[list(LABELS)].to_numpy(dtype=np.uint8)

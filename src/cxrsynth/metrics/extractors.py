@@ -18,6 +18,7 @@ from cxrsynth.errors import MissingInputError
 from cxrsynth.models.classifier import normalise, penultimate_features, resize_to
 from cxrsynth.models.inception import FEATURES as INCEPTION_FEATURES
 from cxrsynth.models.inception import FID_WEIGHTS_FILE, FIDInception, find_fid_weights
+from cxrsynth.models.weights import weights_record
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Extractor:
     dim: int
     network: nn.Module
     input_size: int | None  # None: the network resizes itself (Inception: 299)
+    weights: dict | str = "none"  # the pretrained file loaded (``weights_record``); the classifier is trained here
 
     @torch.no_grad()
     def features(self, images: torch.Tensor) -> torch.Tensor:
@@ -50,27 +52,29 @@ def classifier_extractor(model: nn.Module, input_size: int) -> Extractor:
 
 
 def inception_extractor(weights: str | Path | None, device: str | torch.device = "cpu",
-                        required: bool = False) -> Extractor | None:
-    """The FID Inception from a local file or the hub cache; None with a one-line warning when absent."""
-    found = find_fid_weights(weights)
+                        required: bool = False, folder: str | Path | None = None) -> Extractor | None:
+    """The FID Inception from ``weights`` or ``folder``; when absent a one-line error if ``required``,
+    else None with a warning. ``extractor.weights`` records the file loaded."""
+    found = find_fid_weights(weights, folder)
     if found is None:
-        message = (f"FID Inception weights ({FID_WEIGHTS_FILE}) not found in the torch hub cache; "
-                   "skipping the Inception extractor (set fid.inception_weights to a local copy)")
+        message = (f"fid.extractor: FID Inception weights ({FID_WEIGHTS_FILE}) not "
+                   f"{f'in {folder}' if folder else 'given'} (put them there or set fid.inception_weights)")
         if required:
             raise MissingInputError(message)
-        warnings.warn(message, stacklevel=2)
+        warnings.warn(message + "; skipping the Inception extractor", stacklevel=2)
         return None
-    return Extractor("inception", INCEPTION_FEATURES, FIDInception(found).to(device), None)
+    return Extractor("inception", INCEPTION_FEATURES, FIDInception(found).to(device), None, weights_record(found))
 
 
 def build_extractors(choice: str, classifier: nn.Module, classifier_size: int, inception_weights: str | None,
-                     device: str | torch.device = "cpu") -> list[Extractor]:
-    """Extractors for ``fid.extractor``: 'classifier', 'inception' (required) or 'both' (Inception if found)."""
+                     device: str | torch.device = "cpu", folder: str | Path | None = None) -> list[Extractor]:
+    """Extractors for ``fid.extractor``: 'classifier', 'inception' or 'both' (Inception required), or
+    'auto' (the classifier, and Inception when its file is there)."""
     out = []
-    if choice in ("inception", "both"):
-        inception = inception_extractor(inception_weights, device, required=choice == "inception")
+    if choice in ("inception", "both", "auto"):
+        inception = inception_extractor(inception_weights, device, required=choice != "auto", folder=folder)
         if inception is not None:
             out.append(inception)
-    if choice in ("classifier", "both"):
+    if choice in ("classifier", "both", "auto"):
         out.append(classifier_extractor(classifier.to(device), classifier_size))
     return out

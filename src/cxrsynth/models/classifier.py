@@ -3,8 +3,9 @@
 Grey input is handled by adapting the first convolution to one input channel. With ImageNet
 weights the three RGB filters are summed, which gives exactly the response to a grey image
 replicated into three channels, at a third of that layer's cost. ImageNet weights are used
-when found locally (a path, or torchvision's file in the torch hub cache); nothing is
-downloaded, and without them the network starts from random initialisation with a warning.
+when found locally (a path, or torchvision's file in a folder the stage names: the pipeline's
+``weights/densenet121/``); nothing is downloaded, and without them the network starts from
+random initialisation with a warning, or, with ``pretrained: imagenet``, not at all.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from torch.nn import functional as F
 from torchvision.models import densenet121
 
 from cxrsynth.errors import MissingInputError
+from cxrsynth.models.weights import find_weights
 
 #: The file torchvision's ``DenseNet121_Weights.IMAGENET1K_V1`` downloads into the hub cache.
 IMAGENET_FILE = "densenet121-a639ec97.pth"
@@ -30,21 +32,28 @@ GREY_MEAN, GREY_STD = 0.449, 0.226
 _OLD_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$")
 
 
-def find_weights(path: str | Path | None, file_name: str, key: str) -> Path | None:
-    """A weight file: ``path`` if given (error naming the params ``key`` if missing), else the copy
-    in the torch hub cache (where torchvision and pytorch-fid download to), else None."""
-    if path:
-        path = Path(path)
-        if not path.exists():
-            raise MissingInputError(f"{key}: {path} not found")
-        return path
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / file_name
-    return cached if cached.exists() else None
+def find_imagenet_weights(path: str | Path | None = None, folder: str | Path | None = None) -> Path | None:
+    """The ImageNet DenseNet-121 file: ``path`` if given, else ``folder``'s copy, else None."""
+    return find_weights(path, folder, IMAGENET_FILE, "classifier.weights_path")
 
 
-def find_imagenet_weights(path: str | Path | None = None) -> Path | None:
-    """The ImageNet DenseNet-121 file: ``path`` if given, else the torch hub cache copy, else None."""
-    return find_weights(path, IMAGENET_FILE, "classifier.weights_path")
+def imagenet_weights(pretrained: str, weights_path: str | Path | None = None,
+                     weights_dir: str | Path | None = None) -> Path | None:
+    """The file ``pretrained`` asks for: None for 'none'; for 'imagenet' a one-line error when there is
+    none; for 'auto' None with a warning (random initialisation)."""
+    if pretrained == "none":
+        return None
+    if pretrained not in ("auto", "imagenet"):
+        raise ValueError(f"classifier.pretrained: unknown value {pretrained!r} (auto | imagenet | none)")
+    found = find_imagenet_weights(weights_path, weights_dir)
+    if found is None:
+        where = f"in {weights_dir}" if weights_dir else "given"
+        if pretrained == "imagenet":
+            raise MissingInputError(f"classifier.pretrained: imagenet, but no {IMAGENET_FILE} {where} "
+                                    "(put it there or set classifier.weights_path)")
+        warnings.warn(f"ImageNet DenseNet-121 weights ({IMAGENET_FILE}) not {where}; training from random "
+                      "initialisation", stacklevel=2)
+    return found
 
 
 def load_imagenet_state(path: Path) -> dict[str, torch.Tensor]:
@@ -57,28 +66,16 @@ def load_imagenet_state(path: Path) -> dict[str, torch.Tensor]:
     return renamed
 
 
-def build_classifier(num_classes: int, pretrained: str = "auto", weights_path: str | None = None) -> nn.Module:
+def build_classifier(num_classes: int, pretrained: str = "auto", weights_path: str | None = None,
+                     weights_dir: str | Path | None = None) -> nn.Module:
     """DenseNet-121 with one input channel and ``num_classes`` logits.
 
-    ``pretrained``: 'auto' (ImageNet weights if found locally, else random with a warning),
-    'imagenet' (required: error if not found), or 'none' (random initialisation).
+    ``pretrained``: 'auto' (ImageNet weights if found at ``weights_path`` or in ``weights_dir``, else
+    random with a warning), 'imagenet' (required: a one-line error if not found), or 'none'.
     """
     model = densenet121(weights=None)
-    state = None
-    if pretrained in ("auto", "imagenet"):
-        found = find_imagenet_weights(weights_path)
-        if found is None:
-            if pretrained == "imagenet":
-                raise MissingInputError(f"classifier.pretrained: ImageNet weights {IMAGENET_FILE} not found locally")
-            warnings.warn(
-                f"ImageNet DenseNet-121 weights ({IMAGENET_FILE}) not found in the torch hub cache; "
-                "training from random initialisation",
-                stacklevel=2,
-            )
-        else:
-            state = load_imagenet_state(found)
-    elif pretrained != "none":
-        raise ValueError(f"classifier.pretrained: unknown value {pretrained!r} (auto | imagenet | none)")
+    found = imagenet_weights(pretrained, weights_path, weights_dir)
+    state = load_imagenet_state(found) if found is not None else None
     if state is not None:
         model.load_state_dict(state)
     rgb = model.features.conv0.weight.data

@@ -5,7 +5,7 @@ TensorFlow FID graph swapped for pytorch-fid's own (``FIDInceptionA/C/E_1/E_2``)
 numbers compare with the literature. Input follows pytorch-fid's convention: values in
 [0, 1], bilinear resize to 299x299 (``align_corners=False``), then scaled to [-1, 1]; grey
 films are replicated to three channels. Nothing is downloaded: the weights come from a
-given file or from the torch hub cache where pytorch-fid itself would have put them.
+given file or a folder the stage names (the pipeline's ``weights/inception/``).
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 FEATURES = 2048
 
 
-def find_fid_weights(path: str | Path | None = None) -> Path | None:
-    """``path`` if given (error if missing), else the hub cache copy, else None."""
-    from cxrsynth.models.classifier import find_weights
+def find_fid_weights(path: str | Path | None = None, folder: str | Path | None = None) -> Path | None:
+    """``path`` if given (error if missing), else ``folder``'s copy, else None."""
+    from cxrsynth.models.weights import find_weights
 
-    return find_weights(path, FID_WEIGHTS_FILE, "fid.inception_weights")
+    return find_weights(path, folder, FID_WEIGHTS_FILE, "fid.inception_weights")
 
 
 def fid_inception_v3(weights: str | Path | None = None) -> nn.Module:

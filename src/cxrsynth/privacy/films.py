@@ -23,4 +23,4 @@ def reference_table(store: ImageStore, split_csv: Path) -> pd.DataFrame:
 def split_images(store: ImageStore, table: pd.DataFrame, resolution: int, name: str) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images (N, r, r) and patient IDs of one split."""
     part = table[table["split"] == name]
-    return np.asarray(store.images(resolution))[part["row"].to_numpy()], part["patient_id"].to_numpy()
+    return store.read(resolution, part["row"].to_numpy()), part["patient_id"].to_numpy()

@@ -43,7 +43,7 @@ def audit_setup(store_dir: Path, split_csv: Path, classifier_dir: Path, verifier
     table = reference_table(store, split_csv)
     classifier, _, classifier_config = load_classifier(classifier_dir, device)
     extractor = classifier_extractor(classifier, classifier_config["input_size"])
-    images = torch.from_numpy(np.asarray(store.images(resolution))[table["row"].to_numpy()])
+    images = torch.from_numpy(store.read(resolution, table["row"].to_numpy()))
     auditor = Auditor(encoder, extractor, images, table["patient_id"].to_numpy(), params.batch_size, device)
     val = np.flatnonzero((table["split"] == "val").to_numpy())
     calibration = auditor.nearest_of_reference(val, "patient", desc="validation")

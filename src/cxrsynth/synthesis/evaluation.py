@@ -24,14 +24,16 @@ def patient_split(table: pd.DataFrame, val_fraction: float, seed: int) -> np.nda
 
 
 def train_on_synthetic(table: pd.DataFrame, images: np.ndarray, test: tuple[np.ndarray, np.ndarray],
-                       params: ClassifierParams, val_fraction: float, seed: int, work_dir: Path) -> ClassifierResult:
-    """Train the classifier recipe on a synthetic set (train/val by patient) and test on real images."""
+                       params: ClassifierParams, val_fraction: float, seed: int, work_dir: Path,
+                       weights_dir: Path | None = None) -> ClassifierResult:
+    """Train the classifier recipe on a synthetic set (train/val by patient) and test on real images
+    (the same ImageNet start as the real classifier: ``weights_dir`` as in ``fit_classifier``)."""
     val = patient_split(table, val_fraction, seed)
     labels = table[list(LABELS)].to_numpy(dtype=np.float32)
     images = resize_uint8(images, params.input_size)
     data = ArrayDataModule({"train": (images[~val], labels[~val]), "val": (images[val], labels[val]),
                             "test": test}, params.batch_size, params.num_workers)
-    return fit_on(data, params, work_dir)
+    return fit_on(data, params, work_dir, weights_dir=weights_dir)
 
 
 def real_column(probs: np.ndarray, targets: np.ndarray) -> dict:

@@ -41,16 +41,17 @@ class ClassifierResult:
 
 def fit_classifier(store_dir: Path, split_csv: Path, params: ClassifierParams, work_dir: Path,
                    live_dir: Path | None = None, model: torch.nn.Module | None = None,
-                   input_size: int | None = None) -> ClassifierResult:
+                   input_size: int | None = None, weights_dir: Path | None = None) -> ClassifierResult:
     """Train on the store's train split, keep the best val macro AUROC, set Youden thresholds on val,
-    test on test. ``model`` replaces the DenseNet; ``input_size`` the stored level it reads."""
+    test on test. ``model`` replaces the DenseNet; ``input_size`` the stored level it reads;
+    ``weights_dir`` is where the ImageNet file is looked for when ``params.weights_path`` is unset."""
     data = StoreDataModule(store_dir, split_csv, input_size or params.input_size, params.batch_size,
-                           params.num_workers)
-    return fit_on(data, params, work_dir, live_dir, model)
+                           params.num_workers, params.memory_limit_gib)
+    return fit_on(data, params, work_dir, live_dir, model, weights_dir)
 
 
 def fit_on(data: SplitDataModule, params: ClassifierParams, work_dir: Path, live_dir: Path | None = None,
-           model: torch.nn.Module | None = None) -> ClassifierResult:
+           model: torch.nn.Module | None = None, weights_dir: Path | None = None) -> ClassifierResult:
     """The training recipe of ``fit_classifier`` on any train/val/test data module."""
     L.seed_everything(params.seed, workers=True, verbose=False)
     torch.set_num_threads(params.threads or os.cpu_count() or 1)
@@ -59,7 +60,8 @@ def fit_on(data: SplitDataModule, params: ClassifierParams, work_dir: Path, live
     augment = dict(max_rotation_deg=params.max_rotation_deg, flip_p=params.flip_p,
                    brightness=params.brightness, contrast=params.contrast)
     module = ChestClassifier(w_pos.tolist(), w_neg.tolist(), params.lr, params.plateau_patience,
-                             params.pretrained, params.weights_path, augment, model=model)
+                             params.pretrained, params.weights_path, augment, model=model,
+                             weights_dir=None if weights_dir is None else str(weights_dir))
     checkpoint = ModelCheckpoint(dirpath=work_dir, filename="best", monitor=MONITOR, mode="max", save_top_k=1)
     stopping = EarlyStopping(monitor=MONITOR, mode="max", patience=params.early_stopping_patience)
     callbacks = [checkpoint, stopping]
@@ -119,6 +121,7 @@ def save_classifier(out_dir: Path, result: ClassifierResult, params: ClassifierP
         "input_size": input_size or params.input_size,
         "normalisation": {"mean": GREY_MEAN, "std": GREY_STD, "input": "uint8 / 255"},
         "best_epoch": result.best_epoch,
+        "weights": result.module.weights if gan_config is None else "none",
         "params": params.model_dump(),
     } | ({"gan": gan_config} if gan_config is not None else {})
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")

@@ -7,7 +7,8 @@ import torch
 from torchmetrics.classification import MultilabelAUROC
 
 from cxrsynth.labels import LABELS
-from cxrsynth.models.classifier import build_classifier, normalise
+from cxrsynth.models.classifier import build_classifier, imagenet_weights, normalise
+from cxrsynth.models.weights import weights_record
 from cxrsynth.training.augment import augment_batch
 from cxrsynth.training.losses import weighted_bce
 
@@ -26,13 +27,18 @@ class ChestClassifier(L.LightningModule):
         augment: dict | None = None,
         labels: tuple[str, ...] = LABELS,
         model: torch.nn.Module | None = None,
+        weights_dir: str | None = None,
     ):
         """``model``: any network taking ``normalise``d grey input (e.g. a re-purposed discriminator);
-        default a DenseNet-121 built from ``pretrained``/``weights_path``."""
+        default a DenseNet-121 built from ``pretrained``, ``weights_path`` and ``weights_dir``.
+        ``self.weights`` records the ImageNet file loaded (name and SHA-256), or "none"."""
         super().__init__()
         self.save_hyperparameters(ignore=["model"])
+        self.weights: dict | str = "none"
         if model is None:
-            model = build_classifier(len(labels), pretrained, weights_path)
+            found = imagenet_weights(pretrained, weights_path, weights_dir)
+            self.weights = weights_record(found)
+            model = build_classifier(len(labels), "none" if found is None else "imagenet", found)
         self.model = model.to(memory_format=torch.channels_last)
         self.register_buffer("w_pos", torch.tensor(w_pos, dtype=torch.float32))
         self.register_buffer("w_neg", torch.tensor(w_neg, dtype=torch.float32))

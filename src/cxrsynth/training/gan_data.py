@@ -1,4 +1,10 @@
-"""The real images a GAN trains on: the store's pyramid levels as uint8 tensors."""
+"""The real images a GAN trains on: the store's listed images at each pyramid level.
+
+A level is read into memory when it fits under a limit; a larger one (1024 px at full scale
+is 117 GB) stays memory-mapped and each batch reads only its own rows. Either way only the
+rows the store's table lists are ever drawn: rejected images keep zero-filled slots in the
+arrays and must never reach the discriminator.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +16,36 @@ import torch
 from cxrsynth.data.store import ImageStore
 
 
-def load_pyramid(store_dir: Path, resolutions: list[int], limit_gib: float = 4.0) -> dict[int, torch.Tensor]:
-    """The store's levels as (N, 1, r, r) uint8 tensors (read into memory; memory-mapped above ``limit_gib``)."""
+class RealImages:
+    """The listed rows of one store level: ``len`` images, ``batch(index)`` → uint8 (B, 1, r, r)."""
+
+    def __init__(self, level: np.ndarray, rows: np.ndarray, limit_bytes: float):
+        self.rows = np.sort(np.asarray(rows, dtype=np.int64))
+        if not len(self.rows):
+            raise ValueError("no images to train on")
+        self.shape = (1, *level.shape[1:])
+        self.in_memory = level[:1].nbytes * len(self.rows) <= limit_bytes
+        if self.in_memory:
+            self._data = torch.from_numpy(np.ascontiguousarray(level[self.rows])).unsqueeze(1)
+        else:
+            self._level = level
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def batch(self, index: torch.Tensor) -> torch.Tensor:
+        """Images at positions ``index`` (0 .. len - 1) of the listed rows, on the CPU."""
+        if self.in_memory:
+            return self._data[index]
+        rows = self.rows[index.numpy()]
+        order = np.argsort(rows, kind="stable")  # ascending reads from the memory map
+        out = np.empty((len(rows), *self.shape[1:]), dtype=np.uint8)
+        out[order] = self._level[rows[order]]
+        return torch.from_numpy(out).unsqueeze(1)
+
+
+def load_pyramid(store_dir: Path, resolutions: list[int], limit_gib: float = 4.0) -> dict[int, RealImages]:
+    """The store's listed images at each of ``resolutions``; a level over ``limit_gib`` stays memory-mapped."""
     store = ImageStore(store_dir)
-    rows = np.sort(store.table["row"].to_numpy())
-    out = {}
-    for res in resolutions:
-        level = store.images(res)
-        data = np.asarray(level[rows]) if level[rows[:1]].nbytes * len(rows) <= limit_gib * 2**30 else level
-        out[res] = torch.from_numpy(np.ascontiguousarray(data)).unsqueeze(1)
-    return out
+    rows = store.table["row"].to_numpy()
+    return {res: RealImages(store.images(res), rows, limit_gib * 2**30) for res in resolutions}

@@ -62,7 +62,7 @@ def steps_to_next_checkpoint(module: GANModule, every: int) -> int:
     target = min(schedule.total_images, (seen // every + 1) * every)
     steps = 0
     while seen < target:
-        seen += schedule.at(seen)[0].batch_size * module.world_size
+        seen += schedule.at(seen)[0].batch_size  # global: the images all processes show in one step
         steps += 1
     return steps
 
@@ -193,10 +193,11 @@ class GANFit:
     module: GANModule
     action: str  # fresh | resume | finished | restart
     is_global_zero: bool = True  # under DDP, only process 0 writes outputs
+    processes: int = 1  # training processes (DDP world size) this run used
 
 
 def fit_gan(store_dir: Path, config: GANConfig, checkpoint_dir: Path, checkpoint_every: int,
-            trainer_kwargs: dict | None = None, live_dir: Path | None = None) -> GANFit:
+            trainer_kwargs: dict | None = None, live_dir: Path | None = None, memory_limit_gib: float = 4.0) -> GANFit:
     """Train, resume or re-export a GAN on the store; the module ends at the end of the schedule.
 
     A checkpoint is reused only by the run that made it (``run_key``): an unfinished one is
@@ -222,7 +223,7 @@ def fit_gan(store_dir: Path, config: GANConfig, checkpoint_dir: Path, checkpoint
         shutil.rmtree(checkpoint_dir / "samples", ignore_errors=True)
         if live_dir is not None:  # a fresh run starts fresh curves; a resumed one appends
             shutil.rmtree(live_dir, ignore_errors=True)
-    module.attach_images(load_pyramid(store_dir, config.resolutions))
+    module.attach_images(load_pyramid(store_dir, config.resolutions, memory_limit_gib))
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     logger = False
     if live_dir is not None:
@@ -243,7 +244,7 @@ def fit_gan(store_dir: Path, config: GANConfig, checkpoint_dir: Path, checkpoint
         **(trainer_kwargs or {}),
     )
     trainer.fit(module, datamodule=_Intervals(module, checkpoint_every), ckpt_path=last if action == "resume" else None)
-    return GANFit(module, action, trainer.is_global_zero)
+    return GANFit(module, action, trainer.is_global_zero, trainer.world_size)
 
 
 def export_generator(module: GANModule, out_dir: Path, samples_dir: Path | None = None) -> None:

@@ -21,6 +21,7 @@ from cxrsynth.errors import CxrsynthError, InputError
 from cxrsynth.models.layers import fade_real
 from cxrsynth.training.ema import update_ema, warmup_decay
 from cxrsynth.training.gan_config import GANConfig, build_networks
+from cxrsynth.training.gan_data import RealImages
 from cxrsynth.training.gan_losses import (
     bce_d_loss,
     bce_g_loss,
@@ -48,7 +49,7 @@ class GANModule(L.LightningModule):
         self.register_buffer("fixed_z", torch.randn(self.config.n_samples, self.config.z_dim, generator=seeds))
         self.images_seen = 0
         self.ema_updates = 0
-        self.images: dict[int, torch.Tensor] = {}  # resolution → (N, 1, r, r) uint8, set by attach_images
+        self.images: dict[int, RealImages] = {}  # resolution → the real images, set by attach_images
         self._batch_rng = torch.Generator().manual_seed(self.config.seed + 1)  # which real images (host)
         self._noise_rng: torch.Generator | None = None  # latents and penalty weights (device)
         self._noise_state: torch.Tensor | None = None
@@ -60,8 +61,8 @@ class GANModule(L.LightningModule):
         self.run_key: dict | None = None  # what made this run (params, data, code), saved with every checkpoint
 
     # ------------------------------------------------------------------ data
-    def attach_images(self, images: dict[int, torch.Tensor]) -> None:
-        """Give the module the real images, one uint8 (N, 1, r, r) tensor per resolution it trains at."""
+    def attach_images(self, images: dict[int, RealImages]) -> None:
+        """Give the module the real images of every resolution it trains at (``gan_data.load_pyramid``)."""
         missing = [r for r in self.config.resolutions if r not in images]
         if missing:
             raise InputError(f"gan: the image store lacks resolutions {missing}")
@@ -70,7 +71,7 @@ class GANModule(L.LightningModule):
     def _real_batch(self, resolution: int, size: int) -> torch.Tensor:
         pool = self.images[resolution]
         index = torch.randint(len(pool), (size,), generator=self._batch_rng)
-        batch = pool[index].to(self.device, non_blocking=True)
+        batch = pool.batch(index).to(self.device, non_blocking=True)
         return batch.float().div_(127.5).sub_(1.0)
 
     def _noise(self) -> torch.Generator:
@@ -83,12 +84,21 @@ class GANModule(L.LightningModule):
     # ------------------------------------------------------------------ training
     @property
     def world_size(self) -> int:
-        """Number of training processes (batch sizes are per process, as in the authors' configuration)."""
+        """Number of training processes; the schedule's batch sizes are global, split evenly among them."""
         return self._trainer.world_size if self._trainer is not None else 1
 
+    def batch_per_process(self, batch: int) -> int:
+        """This process's share of a global batch."""
+        if batch % self.world_size:
+            raise InputError(f"gan.batch_sizes: a batch of {batch} does not split evenly over {self.world_size} "
+                             "processes (batch sizes are global: the total over all devices)")
+        return batch // self.world_size
+
     def on_fit_start(self) -> None:
-        """Under DDP, give every other process its own batches and noise (rank 0 keeps the
-        restored streams, so a single-device resume stays exact)."""
+        """Check that every batch splits over the processes; under DDP, give every other process its own
+        batches and noise (rank 0 keeps the restored streams, so a single-device resume stays exact)."""
+        for phase in self.schedule.phases:
+            self.batch_per_process(phase.batch_size)
         if self.global_rank > 0:
             offset = self.config.seed + 1000 * self.global_rank + self.images_seen
             self._batch_rng.manual_seed(offset + 1)
@@ -109,7 +119,7 @@ class GANModule(L.LightningModule):
         c = self.config
         opt_g, opt_d = self.optimizers()
         phase, alpha = self.schedule.at(self.images_seen)
-        res, size = phase.resolution, phase.batch_size
+        res, size = phase.resolution, self.batch_per_process(phase.batch_size)
         noise = self._noise()
         real = fade_real(self._real_batch(res, size), alpha)
         critic = lambda x: self.discriminator(x, res, alpha)  # noqa: E731
@@ -140,7 +150,7 @@ class GANModule(L.LightningModule):
         update_ema(self.ema, self.generator, warmup_decay(c.ema_decay, self.ema_updates))
         self.ema_updates += 1
 
-        self.images_seen += size * self.world_size  # images shown count over all processes
+        self.images_seen += phase.batch_size  # images shown over all processes
         losses = torch.stack([d_loss.detach().float(), g_loss.detach().float()])
         self._sums = losses if self._sums is None else self._sums + losses
         self._steps_since_log += 1
