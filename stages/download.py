@@ -1,4 +1,5 @@
-"""Stage ``download``: fill data/raw in the NIH layout from the demo, NIH, or a local copy."""
+"""Stage ``download``: fill data/raw (metadata, films or a manifest of where they lie, CheXNeXt labels
+when asked) from the demo, NIH, or a local copy."""
 
 import argparse
 from pathlib import Path
@@ -6,6 +7,7 @@ from pathlib import Path
 from cxrsynth.cli import stage_main
 from cxrsynth.config.base import load_section
 from cxrsynth.config.data import DataParams
+from cxrsynth.data.chexnext import save_relabelled
 from cxrsynth.data.sources.demo import write_demo
 from cxrsynth.data.sources.local import import_local
 from cxrsynth.data.sources.nih import download_nih
@@ -22,6 +24,8 @@ def run(args: argparse.Namespace) -> None:
             summary = download_nih(params.nih, raw, args.downloads)
         else:
             summary = import_local(params.local, raw)
+        if params.labels == "chexnext":
+            summary["chexnext_images"] = save_relabelled(params.chexnext_file, raw)
     print(f"download ({params.source}): {summary}")
 
 

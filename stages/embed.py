@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     losses = train_encoder(encoder, generator, resolution, params.train_images, params.batch_size, params.lr,
                            params.seed)
-    check = latent_error(encoder, generator, resolution, 512, params.seed + 1)
+    check = latent_error(encoder, generator, resolution, min(512, params.train_images), params.seed + 1)
 
     store = ImageStore(args.store)
     split = pd.read_csv(args.split, usecols=["image", "split"])

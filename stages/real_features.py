@@ -18,6 +18,7 @@ from cxrsynth.io import atomic_dir
 from cxrsynth.metrics.extractors import build_extractors
 from cxrsynth.metrics.fid_sets import (
     REAL_GROUPS,
+    check_feature_spread,
     real_membership,
     real_table,
     save_real_features,
@@ -42,8 +43,10 @@ def run(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     moments, probs, group_means = stream_real(store.images(resolution), table["row"].to_numpy(), real_membership(table),
                                  extractors, fid.batch_size)
+    inception_weights = next((e.weights for e in extractors if e.name == "inception"), "none")
+    check_feature_spread(moments, inception_weights)
     info = {"resolution": resolution, "images": len(table), "extractors": [e.name for e in extractors],
-            "inception_weights": next((e.weights for e in extractors if e.name == "inception"), "none"),
+            "inception_weights": inception_weights,
             "groups": {g: int(n) for g, n in zip(REAL_GROUPS, next(iter(moments.values())).count)}}
     with atomic_dir(args.out) as out:
         save_real_features(out, table, moments, probs, group_means, info)

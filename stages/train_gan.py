@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> None:
         "images_shown": module.images_seen,
         "processes": fit.processes,
         "batch_per_process": {str(p.resolution): p.batch_size // fit.processes for p in module.schedule.phases},
+        "memory_mapped_levels": fit.memory_mapped,  # over gan.memory_limit_gib: read batch by batch
         "final_loss_d": round(module.last_losses.get("d", float("nan")), 4),
         "final_loss_g": round(module.last_losses.get("g", float("nan")), 4),
         "phases": module.finished_phases,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -39,3 +42,32 @@ def write_raw(folder: Path, rows: list[tuple[str, str]], size: int = 32, seed: i
         Image.fromarray(rng.integers(0, 256, (size, size), dtype=np.uint8), "L").save(images / name)
     (folder / "Data_Entry_2017_v2020.csv").write_text("\n".join(lines) + "\n")
     return folder
+
+
+ROOT = Path(__file__).parents[1]
+
+
+def sh(cmd: list[str], cwd: Path, stdout_only: bool = False, timeout: int = 1500) -> str:
+    """Run a command with the venv's tools first on PATH; fail the test with its output tails."""
+    env = dict(os.environ, DVC_NO_ANALYTICS="1", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout if stdout_only else result.stdout + result.stderr
+
+
+def copy_repo(dest: Path, prepare=None) -> Path:
+    """A git + DVC copy of the repository's tracked and untracked-unignored files (no metrics, no
+    lock), committed; ``prepare(dest)`` may change it before the commit."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout.split("\n")
+    for name in filter(None, listed):
+        if (ROOT / name).is_file() and not name.startswith(("metrics/", "dvc.lock")):
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    if prepare is not None:
+        prepare(dest)
+    git = ["git", "-c", "user.email=ci@example.org", "-c", "user.name=ci"]
+    sh(["git", "init", "-q"], dest)
+    sh([*git, "add", "-A"], dest)
+    sh([*git, "commit", "-qm", "copy"], dest)
+    return dest

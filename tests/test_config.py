@@ -22,7 +22,7 @@ def test_repo_params_are_valid():
     from cxrsynth.config.sections import SECTIONS
 
     root = Path(__file__).parents[1]
-    for path in (root / "params.yaml", root / "params" / "nih.yaml"):
+    for path in (root / "params.yaml", root / "params" / "nih.yaml", root / "params" / "rehearsal.yaml"):
         assert set(read_params(path)) == set(SECTIONS), path  # every section present, none unknown
         for model in SECTIONS.values():
             load_section(model, path)

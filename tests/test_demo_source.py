@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from cxrsynth.config.prepare import PrepareParams
 from cxrsynth.data.metadata import read_bbox_list, read_data_entry, read_image_list
 from cxrsynth.data.prepare import prepare_dataset
 from cxrsynth.data.sources.demo import bundled_sample_text, select_rows, write_demo
+from cxrsynth.data.sources.manifest import read_manifest, stream_films
 from cxrsynth.labels import FINDINGS
 from cxrsynth.metadata_source import torchxrayvision_table
 
@@ -44,11 +46,14 @@ def test_default_selection_has_positives_for_every_finding():
 
 def test_write_demo_small(tmp_path):
     raw = tmp_path / "raw"
-    summary = write_demo(raw, DemoParams(n_images=60, size=32, rgba_fraction=0.5, bbox_fraction=1.0, workers=1))
+    summary = write_demo(raw, DemoParams(n_images=60, size=32, rgba_fraction=0.5, bbox_fraction=1.0, workers=1,
+                                         archive_images=25))
     table, report = read_data_entry(raw / "Data_Entry_2017_v2020.csv")
     assert summary["images"] == len(table) >= 60 and report.rejects == []
-    modes = {Image.open(p).mode for p in (raw / "images").iterdir()}
-    assert modes == {"L", "RGBA"}
+    assert summary["archives"] == 3 and sorted(p.name for p in raw.glob("*.tar.gz")) == [
+        "images_001.tar.gz", "images_002.tar.gz", "images_003.tar.gz"]
+    assert not (raw / "images").exists()
+    assert {Image.open(io.BytesIO(png)).mode for png in _films(raw).values()} == {"L", "RGBA"}
     boxes = read_bbox_list(raw / "BBox_List_2017.csv")
     assert set(boxes["label"]) <= {"Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax"}
     assert "Infiltrate" in (raw / "BBox_List_2017.csv").read_text() or "Infiltration" not in set(boxes["label"])
@@ -59,10 +64,19 @@ def test_write_demo_small(tmp_path):
     assert metrics["converted_to_grey"] == summary["rgba"] and metrics["rejected"] == 0
 
 
+def _films(raw) -> dict[str, bytes]:
+    films = {}
+    for source in read_manifest(raw):
+        films.update(stream_films(source, raw, set(source.images)))
+    return films
+
+
 def test_demo_is_deterministic(tmp_path):
-    params = DemoParams(n_images=10, size=32, workers=1)
-    write_demo(tmp_path / "a", params)
+    """Two renders give the same bytes, archives included (no times or owners in tar or gzip)."""
+    params = DemoParams(n_images=10, size=32, workers=1, archive_images=4)
+    summary = write_demo(tmp_path / "a", params)
     write_demo(tmp_path / "b", params)
-    for path in (tmp_path / "a" / "images").iterdir():
-        assert path.read_bytes() == (tmp_path / "b" / "images" / path.name).read_bytes()
-    assert np.asarray(Image.open(path)).std() > 20  # not blank
+    for path in (tmp_path / "a").iterdir():
+        assert path.read_bytes() == (tmp_path / "b" / path.name).read_bytes(), path.name
+    assert len(list((tmp_path / "a").glob("*.tar.gz"))) == -(-summary["images"] // 4) == 4  # 13 films
+    assert np.asarray(Image.open(io.BytesIO(next(iter(_films(tmp_path / "a").values()))))).std() > 20  # not blank

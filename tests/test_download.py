@@ -12,13 +12,12 @@ import pytest
 
 from cxrsynth.config.data import NIHParams
 from cxrsynth.data.sources import nih
-from cxrsynth.data.sources.nih import (
-    Archive,
-    DownloadError,
+from cxrsynth.data.sources.manifest import (
     UnsafeArchiveError,
-    download,
-    safe_extract,
+    archive_members,
+    read_manifest,
 )
+from cxrsynth.data.sources.nih import Archive, DownloadError, download
 
 
 def make_tar(members: dict[str, bytes], *, extra: list[tarfile.TarInfo] = ()) -> bytes:
@@ -141,15 +140,12 @@ def test_verified_archive_is_skipped(tmp_path):
     assert len(server.requests) == 1
 
 
-def test_dotdot_member_refused_and_nothing_extracted(tmp_path):
+def test_dotdot_member_refused(tmp_path):
     archive = tmp_path / "evil.tar.gz"
     archive.write_bytes(make_tar({"images/00000001_000.png": b"x", "../escape.txt": b"boom"}))
-    dest = tmp_path / "raw"
-    dest.mkdir()
-    with pytest.raises(UnsafeArchiveError, match=r"'\.\.'"):
-        safe_extract(archive, dest)
+    with pytest.raises(UnsafeArchiveError, match=r"evil.tar.gz: .*'\.\.'"):
+        archive_members(archive)
     assert not (tmp_path / "escape.txt").exists()
-    assert list(dest.rglob("*")) == []
 
 
 @pytest.mark.parametrize(
@@ -163,14 +159,14 @@ def test_links_and_devices_refused(tmp_path, kind, pattern):
     archive = tmp_path / "odd.tar.gz"
     archive.write_bytes(make_tar({"images/00000001_000.png": b"x"}, extra=[info]))
     with pytest.raises(UnsafeArchiveError, match=pattern):
-        safe_extract(archive, tmp_path)
+        archive_members(archive)
 
 
 def test_absolute_member_refused(tmp_path):
     archive = tmp_path / "abs.tar.gz"
     archive.write_bytes(make_tar({"/tmp/evil.png": b"x"}))
     with pytest.raises(UnsafeArchiveError, match="absolute"):
-        safe_extract(archive, tmp_path / "raw")
+        archive_members(archive)
 
 
 def test_download_nih_end_to_end(tmp_path, monkeypatch):
@@ -189,9 +185,13 @@ def test_download_nih_end_to_end(tmp_path, monkeypatch):
         params = NIHParams(base_url=server.url, archives=[1, 2], metadata_url=f"{server.url}/meta",
                            retries=2, backoff_s=0.0, timeout_s=5.0, chunk_kib=1)
         summary = nih.download_nih(params, tmp_path / "raw", tmp_path / "downloads")
-    assert summary["files"] == 3
-    assert sorted(p.name for p in (tmp_path / "raw" / "images").iterdir()) == [
-        "00000001_000.png", "00000001_001.png", "00000002_000.png"]
+    assert summary["films"] == 3
+    assert not (tmp_path / "raw" / "images").exists()  # never extracted: the manifest points at the archives
+    sources = read_manifest(tmp_path / "raw")
+    assert [s.resolve(tmp_path / "raw") for s in sources] == [
+        (tmp_path / "downloads" / f"images_00{n}.tar.gz").resolve() for n in (1, 2)]
+    assert [s.images for s in sources] == [("00000001_000.png", "00000001_001.png"), ("00000002_000.png",)]
+    assert [s.md5 for s in sources] == [a.md5 for a in fake]
     assert set(summary["metadata"]) == {"Data_Entry_2017_v2020.csv", "test_list.txt"}
     assert (tmp_path / "downloads" / "images_001.tar.gz.md5").exists()
 

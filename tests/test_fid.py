@@ -175,3 +175,21 @@ def test_extractor_choice_warns_or_fails_without_inception_weights(tmp_path):
             build_extractors(strict, model, 32, None, folder=tmp_path)
     with pytest.raises(FileNotFoundError, match="fid.inception_weights"):
         build_extractors("both", model, 32, str(tmp_path / "missing.pth"))
+
+
+def test_inception_features_that_barely_vary_are_refused():
+    """A default-initialised Inception gives pool3 features varying by ~1e-6: every FID would print 0.0."""
+    from cxrsynth.errors import InputError
+    from cxrsynth.metrics.fid_sets import ALL, REAL_GROUPS, check_feature_spread
+
+    rng = np.random.default_rng(0)
+    members = np.zeros((64, len(REAL_GROUPS)), dtype=bool)
+    members[:, REAL_GROUPS.index(ALL)] = True
+    for scale, refused in ((1e-6, True), (0.2, False)):
+        moments = GroupMoments(list(REAL_GROUPS), 16)
+        moments.update(0.3 + scale * rng.standard_normal((64, 16)), members)
+        if refused:
+            with pytest.raises(InputError, match=r"barely vary .*median std [0-9.]+e-0[67] < 0\.0001.*\(x\.pth\)"):
+                check_feature_spread({"inception": moments}, {"file": "x.pth", "sha256": "0"})
+        else:
+            check_feature_spread({"inception": moments, "classifier": moments}, "none")

@@ -168,7 +168,9 @@ def test_synthetic_ids_never_equal_real_ones():
 
 def test_archive_round_trips_through_the_projects_loaders(tmp_path):
     from cxrsynth.config.data import LocalParams
+    from cxrsynth.config.prepare import PrepareParams
     from cxrsynth.data.metadata import read_data_entry
+    from cxrsynth.data.prepare import prepare_dataset
     from cxrsynth.data.sources.local import import_local
     from cxrsynth.synthesis.archive import (
         CSV_NAME,
@@ -198,9 +200,13 @@ def test_archive_round_trips_through_the_projects_loaders(tmp_path):
     raw = tmp_path / "raw"
     summary = import_local(LocalParams(images_dir=str(tmp_path / "archive"),
                                        metadata_csv=str(tmp_path / "archive" / CSV_NAME)), raw)
-    assert summary["images"] == 12 and len(list((raw / "images").glob("*.png"))) == 12
+    assert summary["sources"] == {"images_001.tar": 5, "images_002.tar": 5, "images_003.tar": 2}
     again, _ = read_data_entry(next(raw.glob("Data_Entry*.csv")))
     pd.testing.assert_frame_equal(again, clean)
+    store = tmp_path / "store"
+    store.mkdir()
+    assert prepare_dataset(raw, store, PrepareParams(size=16, workers=1))["images"] == 12  # streamed from the shards
+    np.testing.assert_array_equal(np.load(store / "images_16.npy"), images)
 
 
 def test_encoder_learns_to_invert_a_generator():

@@ -15,6 +15,7 @@ class DemoParams(Section):
     n_images: int = Field(5000, ge=8, description="images to render (whole patients, from the bundled rows)")
     size: int = Field(64, ge=16, le=2048, description="phantom side in pixels")
     seed: int = 0
+    archive_images: int = Field(1000, ge=1, description="films per images_NNN.tar.gz (NIH packs 10,000)")
     rgba_fraction: float = Field(0.05, ge=0.0, le=1.0, description="share of PNGs saved as RGBA, as in NIH")
     bbox_fraction: float = Field(0.25, ge=0.0, le=1.0, description="share of images whose boxes go to BBox_List")
     workers: int = Field(0, ge=0, description="render processes; 0 = all cores")
@@ -43,13 +44,12 @@ class NIHParams(Section):
 
 
 class LocalParams(Section):
-    """An NIH copy already on disk."""
+    """An NIH copy already on disk (PNG folder or images_*.tar.gz archives), read where it lies."""
 
     images_dir: str | None = None
     metadata_csv: str | None = None
     bbox_csv: str | None = None
     lists_dir: str | None = Field(None, description="folder with train_val_list.txt and test_list.txt")
-    link: Literal["hardlink", "symlink", "copy"] = "hardlink"
 
 
 class DataParams(Section):
@@ -61,6 +61,16 @@ class DataParams(Section):
     demo: DemoParams = DemoParams()
     nih: NIHParams = NIHParams()
     local: LocalParams = LocalParams()
+    labels: Literal["nih", "chexnext"] = Field(
+        "nih", description="nih: the NLP labels | chexnext: Rajpurkar et al.'s relabelled subset (the paper's)")
+    chexnext_file: str | None = Field(
+        None, description="mednet's NIH CXR14 JSON (train/validation lists); only its images are used")
+
+    @model_validator(mode="after")
+    def _chexnext_file(self):
+        if self.labels == "chexnext" and not self.chexnext_file:
+            raise ValueError("chexnext_file is required when labels is 'chexnext'")
+        return self
 
     @model_validator(mode="after")
     def _local_paths(self):

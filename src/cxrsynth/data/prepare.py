@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import multiprocessing as mp
+import multiprocessing.pool
 import os
 import shutil
 import time
+from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +18,16 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from cxrsynth.config.prepare import PrepareParams
+from cxrsynth.data.chexnext import RELABELLED_NAME, apply_chexnext, read_relabelled
 from cxrsynth.data.greyscale import area_pyramid, to_grey
 from cxrsynth.data.metadata import MetadataError, read_bbox_list, read_data_entry
 from cxrsynth.data.sources import BBOX_NAME, LIST_NAMES, METADATA_NAMES
+from cxrsynth.data.sources.manifest import (
+    ImageSource,
+    check_unchanged,
+    read_manifest,
+    stream_films,
+)
 from cxrsynth.data.store import array_name, content_fingerprint, level_sizes
 from cxrsynth.errors import CxrsynthError, MissingInputError
 from cxrsynth.io import write_json
@@ -35,13 +46,14 @@ def _init_worker(folder: str, sizes: list[int]) -> None:
         _arrays[res] = np.load(Path(folder) / array_name(res), mmap_mode="r+")
 
 
-def _decode_chunk(tasks: list[tuple[int, str]]) -> list[tuple[int, str, str]]:
-    """Decode, convert and write a chunk of images; returns (row, how or '', reject reason or '')."""
+def _decode_chunk(tasks: list[tuple[int, bytes | str]]) -> list[tuple[int, str, str]]:
+    """Decode, convert and write a chunk of images (PNG bytes or a file path); returns
+    (row, how or '', reject reason or '')."""
     top, bottom = max(_arrays), min(_arrays)
     results = []
-    for row, path in tasks:
+    for row, film in tasks:
         try:
-            with Image.open(path) as image:
+            with Image.open(io.BytesIO(film) if isinstance(film, bytes) else film) as image:
                 image.load()
                 grey, how = to_grey(image)
             if min(grey.shape) < 1:
@@ -75,39 +87,80 @@ def find_metadata(raw_dir: Path) -> Path:
     raise MetadataError(f"{raw_dir}: none of {', '.join(METADATA_NAMES)} found")
 
 
+def _chunks(sources: list[ImageSource], raw_dir: Path, rows: dict[str, int], size: int) -> Iterator[list]:
+    """(row, film) tasks in chunks of ``size``, streamed source by source; a film found twice is read once."""
+    chunk, seen = [], set()
+    for source in sources:
+        for name, film in stream_films(source, raw_dir, rows.keys() - seen):
+            if name in seen:
+                continue
+            seen.add(name)
+            chunk.append((rows[name], film))
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def _decode_all(pool: mp.pool.Pool, chunks: Iterator[list], in_flight: int, total: int) -> Iterator[tuple[int, str, str]]:
+    """Run ``_decode_chunk`` over the chunks with at most ``in_flight`` chunks queued.
+
+    ``Pool.imap`` would drain the chunk iterator as fast as it can, holding a whole archive's
+    bytes in memory; here the next chunk is read only when one comes back.
+    """
+    pending: deque = deque()
+    with tqdm(total=total, desc="decode to grey", unit="img") as bar:
+        for chunk in chunks:
+            pending.append(pool.apply_async(_decode_chunk, (chunk,)))
+            while len(pending) >= in_flight or (pending and pending[0].ready()):
+                results = pending.popleft().get()
+                bar.update(len(results))
+                yield from results
+        while pending:
+            results = pending.popleft().get()
+            bar.update(len(results))
+            yield from results
+
+
 def prepare_dataset(raw_dir: Path, out_dir: Path, params: PrepareParams) -> dict:
     """Build the image store in ``out_dir`` (which must be empty) and return the metrics dict."""
     start = time.perf_counter()
     table, report = read_data_entry(find_metadata(raw_dir))
-    images_dir = raw_dir / "images"
-    on_disk = {p.name for p in images_dir.iterdir()} if images_dir.is_dir() else set()
+    relabelled = read_relabelled(raw_dir)
+    relabelling = {"labels": "nih"}
+    if relabelled is not None:  # the paper's subset: only the images CheXNeXt relabelled, with its labels
+        table, relabelling = apply_chexnext(table, relabelled, source=raw_dir / RELABELLED_NAME)
+    sources = read_manifest(raw_dir)
+    for source in sources:
+        check_unchanged(source, raw_dir)
+    recorded = [name for source in sources for name in source.images]
+    on_disk = set(recorded)
     present = table["image"].isin(on_disk).to_numpy()
     not_downloaded = int((~present).sum())
+    where = ", ".join(Path(s.path).name for s in sources)
     if not present.any():
-        raise MissingInputError(f"{images_dir}: none of the {len(table)} listed images is there")
+        raise MissingInputError(f"{raw_dir}: none of the {len(table)} listed images is in {where}")
     if not_downloaded:
-        tqdm.write(f"prepare: {not_downloaded} listed images are not in {images_dir} (archives not downloaded); skipped")
+        tqdm.write(f"prepare: {not_downloaded} listed images are not in {where} (archives not downloaded); skipped")
     table = table.loc[present].reset_index(drop=True)
     unlisted = len(on_disk) - len(table)
 
     sizes = level_sizes(params.size, params.min_size)
     for res in sizes:
         np.lib.format.open_memmap(out_dir / array_name(res), mode="w+", dtype=np.uint8, shape=(len(table), res, res)).flush()
-    tasks = [(row, str(images_dir / name)) for row, name in enumerate(table["image"])]
-    chunks = [tasks[i : i + params.chunk] for i in range(0, len(tasks), params.chunk)]
-    workers = min(params.workers or os.cpu_count() or 1, max(1, len(chunks)))
+    rows = {name: row for row, name in enumerate(table["image"])}
+    workers = min(params.workers or os.cpu_count() or 1, max(1, -(-len(rows) // params.chunk)))
     how = np.empty(len(table), dtype=object)
     reasons = np.full(len(table), "", dtype=object)
     with mp.get_context("spawn").Pool(workers, _init_worker, (str(out_dir), sizes)) as pool:
-        bar = tqdm(total=len(tasks), desc="decode to grey", unit="img")
-        for results in pool.imap_unordered(_decode_chunk, chunks):
-            for row, mode, reason in results:
-                how[row], reasons[row] = mode, reason
-            bar.update(len(results))
-        bar.close()
+        chunks = _chunks(sources, raw_dir, rows, params.chunk)
+        for row, mode, reason in _decode_all(pool, chunks, 2 * workers, len(rows)):
+            how[row], reasons[row] = mode, reason
+    reasons[pd.isna(how) & (reasons == "")] = "recorded in images.json but not found when streamed"
 
     bad = reasons != ""
-    rejects = [(img, "metadata line %d: %s" % (line, why)) for line, img, why in report.rejects]
+    rejects = [(img, f"metadata line {line}: {why}") for line, img, why in report.rejects]
     rejects += list(zip(table.loc[bad, "image"], reasons[bad], strict=False))
     fraction = bad.sum() / len(table)
     if fraction > params.max_reject_fraction:
@@ -128,7 +181,7 @@ def prepare_dataset(raw_dir: Path, out_dir: Path, params: PrepareParams) -> dict
             shutil.copyfile(raw_dir / name, out_dir / name)
 
     seconds = time.perf_counter() - start
-    tqdm.write(f"prepare: {len(tasks)} images in {seconds:.1f} s ({len(tasks) / seconds:.0f} img/s, {workers} workers)")
+    tqdm.write(f"prepare: {len(rows)} images in {seconds:.1f} s ({len(rows) / seconds:.0f} img/s, {workers} workers)")
     modes = table["source_mode"].value_counts().to_dict()
     metrics = {
         "images": len(table),
@@ -143,9 +196,10 @@ def prepare_dataset(raw_dir: Path, out_dir: Path, params: PrepareParams) -> dict
         "ages_in_days": report.ages_in_days,
         "ages_missing": report.ages_missing,
         "label_counts": {name: int(table[name].sum()) for name in LABELS},
+        "labels": relabelling,
         "size": params.size,
         "levels": sizes,
     }
-    write_json(out_dir / "store.json", {"sizes": sizes, "images": len(table), "allocated_rows": len(tasks),
+    write_json(out_dir / "store.json", {"sizes": sizes, "images": len(table), "allocated_rows": len(rows),
                                         "fingerprint": content_fingerprint(out_dir, sizes)})
     return metrics

@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from cxrsynth.errors import InputError
 from cxrsynth.labels import FINDINGS, LABELS, NO_FINDING
 from cxrsynth.metrics.extractors import Extractor
 from cxrsynth.metrics.frechet import GroupMoments, frechet_distance, pairwise_frechet
@@ -67,6 +68,24 @@ def stream_real(images: np.ndarray, rows: np.ndarray, members: np.ndarray, extra
             out_probs[chosen] = p
     counts = np.maximum(members.sum(axis=0), 1)[:, None]
     return moments, out_probs, (pixel_sums / counts).reshape(-1, *images.shape[1:]).astype(np.float32)
+
+
+#: A trained Inception's pool3 features vary by tenths across films; a default-initialised network's
+#: by about 1e-6, which makes every FID print as 0.0. Below this median per-feature std the
+#: weights are refused rather than reported.
+MIN_INCEPTION_SPREAD = 1e-4
+
+
+def check_feature_spread(moments: dict[str, GroupMoments], weights: str | dict) -> None:
+    """Raise InputError (one line, naming the weights) when Inception's features barely vary over the
+    real images: FIDs from such a network are all about zero and would look like a perfect generator."""
+    if "inception" not in moments:
+        return
+    spread = float(np.median(np.sqrt(np.clip(np.diag(moments["inception"].gaussian(ALL).sigma), 0, None))))
+    if spread < MIN_INCEPTION_SPREAD:
+        name = weights.get("file", weights) if isinstance(weights, dict) else weights
+        raise InputError(f"fid: Inception features barely vary over the real images (median std {spread:.1e} < "
+                         f"{MIN_INCEPTION_SPREAD:g}); are the weights ({name}) a trained network?")
 
 
 def pixel_change(group_means: np.ndarray) -> dict[str, float]:

@@ -6,10 +6,12 @@ in float64, shifted by a fixed reference vector so that the covariance does not 
 from cancellation when feature means are large against their spread.
 
 The matrix square root in the distance is taken on symmetric matrices only:
-``tr sqrt(S1 S2) = sum sqrt(eig(R S2 R))`` with ``R = S1^(1/2)`` from ``eigh``. This is real
-by construction (no complex round-off to discard, unlike ``scipy.linalg.sqrtm`` on the
-non-symmetric product), and with ``R`` computed once per set a whole pairwise matrix costs
-one symmetric eigenvalue problem per pair.
+``tr sqrt(S1 S2) = sum sqrt(eig(F^T S2 F))`` with ``S1 = F F^T``, ``F = V sqrt(w)`` from
+``eigh`` keeping the non-zero eigenvalues only. This is real by construction (no complex
+round-off to discard, unlike ``scipy.linalg.sqrtm`` on the non-symmetric product). ``F`` is
+computed once per set, and a set of n images has rank at most n - 1, so a class with 40
+films against 2,048 Inception features costs a 39x39 eigenvalue problem per pair, not a
+2,048x2,048 one.
 """
 
 from __future__ import annotations
@@ -87,24 +89,27 @@ class GroupMoments:
         return out
 
 
-def psd_sqrt(sigma: np.ndarray) -> np.ndarray:
-    """Symmetric square root of a covariance (eigenvalues below zero, from round-off, clipped)."""
+def psd_factor(sigma: np.ndarray, rtol: float = 1e-12) -> np.ndarray:
+    """``F`` (dim x rank) with ``F F^T = sigma``: eigenvectors scaled by the square roots of the
+    eigenvalues above ``rtol`` times the largest (the rest are zero up to round-off)."""
     w, v = np.linalg.eigh(sigma)
-    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+    keep = w > rtol * max(float(w[-1]), 0.0)
+    return v[:, keep] * np.sqrt(w[keep])
 
 
-def trace_sqrt_product(root_a: np.ndarray, sigma_b: np.ndarray) -> float:
-    """``tr sqrt(A B)`` given ``root_a = A^(1/2)``: the eigenvalues of ``A^(1/2) B A^(1/2)`` are those of AB."""
-    inner = root_a @ sigma_b @ root_a
+def trace_sqrt_product(factor_a: np.ndarray, sigma_b: np.ndarray) -> float:
+    """``tr sqrt(A B)`` given ``A = F F^T``: the non-zero eigenvalues of ``F^T B F`` are those of AB."""
+    inner = factor_a.T @ sigma_b @ factor_a
     w = np.linalg.eigvalsh(0.5 * (inner + inner.T))
     return float(np.sqrt(np.clip(w, 0.0, None)).sum())
 
 
-def frechet_distance(a: Gaussian, b: Gaussian, root_a: np.ndarray | None = None) -> float:
-    """``|mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr sqrt(S_a S_b)``; ``root_a`` may be passed precomputed."""
-    root_a = psd_sqrt(a.sigma) if root_a is None else root_a
+def frechet_distance(a: Gaussian, b: Gaussian, factor_a: np.ndarray | None = None) -> float:
+    """``|mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr sqrt(S_a S_b)``; ``factor_a`` (psd_factor of
+    ``S_a``) may be passed precomputed."""
+    factor_a = psd_factor(a.sigma) if factor_a is None else factor_a
     diff = a.mu - b.mu
-    value = diff @ diff + np.trace(a.sigma) + np.trace(b.sigma) - 2.0 * trace_sqrt_product(root_a, b.sigma)
+    value = diff @ diff + np.trace(a.sigma) + np.trace(b.sigma) - 2.0 * trace_sqrt_product(factor_a, b.sigma)
     return float(max(value, 0.0))
 
 
@@ -112,10 +117,10 @@ def pairwise_frechet(sets: list[Gaussian], progress: bool = False) -> np.ndarray
     """Symmetric matrix of Fréchet distances between every pair of ``sets`` (zero diagonal)."""
     from tqdm import tqdm
 
-    roots = [psd_sqrt(s.sigma) for s in sets]
+    factors = [psd_factor(s.sigma) for s in sets]
     n = len(sets)
     out = np.zeros((n, n))
     pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
     for i, j in tqdm(pairs, desc="pairwise FID", unit="pair", disable=not progress):
-        out[i, j] = out[j, i] = frechet_distance(sets[i], sets[j], roots[i])
+        out[i, j] = out[j, i] = frechet_distance(sets[i], sets[j], factors[i])
     return out

@@ -143,7 +143,7 @@ class Auditor:
         # (112,120 films of 256 x 256) then takes 15 GB; the distance to the match found is exact (float32)
         self._reference = (embeddings, pixels.to(torch.bfloat16 if self.device.type == "cuda" else torch.float32), features)
         self._norms = (pixels.square().sum(1), features.square().sum(1))
-        self._patients = torch.as_tensor(self.reference_patients, device=self.device)
+        self._patients = torch.tensor(self.reference_patients, device=self.device)  # a copy: pandas hands out read-only arrays
 
     @torch.no_grad()
     def represent(self, images: torch.Tensor | np.ndarray, desc: str | None = None) -> tuple[torch.Tensor, ...]:

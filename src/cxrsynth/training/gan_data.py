@@ -16,6 +16,17 @@ import torch
 from cxrsynth.data.store import ImageStore
 
 
+def fits_in_memory(image_shape: tuple[int, ...], images: int, limit_bytes: float) -> bool:
+    """Whether ``images`` uint8 images of ``image_shape`` fit under the in-memory limit."""
+    return int(np.prod(image_shape)) * images <= limit_bytes
+
+
+def memory_mapped_levels(store_dir: Path, resolutions: list[int], limit_gib: float) -> list[int]:
+    """The levels ``load_pyramid`` keeps memory-mapped (read batch by batch) under ``limit_gib``."""
+    images = len(ImageStore(store_dir).table)
+    return [res for res in resolutions if not fits_in_memory((res, res), images, limit_gib * 2**30)]
+
+
 class RealImages:
     """The listed rows of one store level: ``len`` images, ``batch(index)`` → uint8 (B, 1, r, r)."""
 
@@ -24,7 +35,7 @@ class RealImages:
         if not len(self.rows):
             raise ValueError("no images to train on")
         self.shape = (1, *level.shape[1:])
-        self.in_memory = level[:1].nbytes * len(self.rows) <= limit_bytes
+        self.in_memory = fits_in_memory(level.shape[1:], len(self.rows), limit_bytes)
         if self.in_memory:
             self._data = torch.from_numpy(np.ascontiguousarray(level[self.rows])).unsqueeze(1)
         else:

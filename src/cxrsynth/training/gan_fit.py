@@ -13,7 +13,7 @@ import os
 import shutil
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import lightning as L
@@ -27,8 +27,8 @@ from torch.utils.data import DataLoader, Dataset
 from cxrsynth.data.store import ImageStore
 from cxrsynth.provenance import import_closure, source_digest
 from cxrsynth.training.gan_config import GANConfig
-from cxrsynth.training.gan_data import load_pyramid
-from cxrsynth.training.gan_module import GANModule
+from cxrsynth.training.gan_data import load_pyramid, memory_mapped_levels
+from cxrsynth.training.gan_module import GANModule, NonFiniteLossError
 
 LAST = "last.ckpt"
 
@@ -114,7 +114,7 @@ class PhaseMonitor(Callback):
 
     @torch.no_grad()
     def _grid(self, trainer, module: GANModule, name: str) -> None:
-        done = [p for p in module.schedule.phases if p.name == name][0]
+        done = next(p for p in module.schedule.phases if p.name == name)
         images = module.ema(module.fixed_z, done.resolution, 1.0).float()
         grid = image_grid(images)
         self.samples_dir.mkdir(parents=True, exist_ok=True)
@@ -124,16 +124,36 @@ class PhaseMonitor(Callback):
             logger.experiment.log_image(f"samples/{name}.png", grid)
 
 
+def check_finite(module: GANModule) -> None:
+    """Raise ``NonFiniteLossError`` unless the losses not read yet and every weight are finite.
+
+    One host sync, taken before a checkpoint (none per step): a NaN loss inside the current log
+    interval, or a last optimiser step that left NaN or inf weights behind finite losses, must
+    not reach a checkpoint that a resumed run would reuse."""
+    phase, alpha = module.schedule.at(module.images_seen)
+    module._flush_logs(phase.resolution, alpha)  # raises on a non-finite loss not read yet
+    weights = {name: t for name, t in module.state_dict().items() if t.is_floating_point()}
+    finite = torch.stack([torch.isfinite(t).all() for t in weights.values()]).tolist()
+    bad = [name for name, ok in zip(weights, finite) if not ok]
+    if bad:
+        raise NonFiniteLossError(
+            f"gan: non-finite weights ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}) at "
+            f"{module.images_seen} images; the last good checkpoint is kept"
+        )
+
+
 class IntervalCheckpoint(Checkpoint):
     """Save ``last.ckpt`` (through the atomic checkpoint IO) at the end of every interval.
 
-    A Checkpoint subclass, so Lightning calls it after the module's epoch-end hook, which
-    checks the losses: a non-finite run stops before it could overwrite the last good file."""
+    Every save first runs ``check_finite``, so a diverged run stops before it could overwrite
+    the last good file, whatever the order of the epoch-end hooks. (The check lives here, not in
+    ``gan_module``, whose source is part of the run key: guarding the save changes no training.)"""
 
     def __init__(self, path: Path):
         self.path = path
 
     def on_train_epoch_end(self, trainer, module):
+        check_finite(module)  # on every process, before anything is written
         trainer.save_checkpoint(self.path, weights_only=False)  # Lightning writes on global rank 0 only
 
 
@@ -176,7 +196,7 @@ def checkpoint_decision(path: Path, key: dict, total_images: int) -> tuple[str, 
         return "fresh", "no checkpoint"
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)["gan_state"]
-    except Exception as err:  # unreadable or foreign: start over
+    except Exception as err:  # noqa: BLE001 -- unreadable or foreign: start over
         return "restart", f"{path} is unreadable ({type(err).__name__})"
     saved = state.get("run_key")
     if saved != key:
@@ -194,6 +214,7 @@ class GANFit:
     action: str  # fresh | resume | finished | restart
     is_global_zero: bool = True  # under DDP, only process 0 writes outputs
     processes: int = 1  # training processes (DDP world size) this run used
+    memory_mapped: list[int] = field(default_factory=list)  # levels read from the memory map batch by batch
 
 
 def fit_gan(store_dir: Path, config: GANConfig, checkpoint_dir: Path, checkpoint_every: int,
@@ -217,7 +238,7 @@ def fit_gan(store_dir: Path, config: GANConfig, checkpoint_dir: Path, checkpoint
         checkpoint = torch.load(last, map_location="cpu", weights_only=False)
         module.load_state_dict(checkpoint["state_dict"])
         module.on_load_checkpoint(checkpoint)
-        return GANFit(module, action)
+        return GANFit(module, action, memory_mapped=memory_mapped_levels(store_dir, config.resolutions, memory_limit_gib))
     if action in ("fresh", "restart"):
         last.unlink(missing_ok=True)
         shutil.rmtree(checkpoint_dir / "samples", ignore_errors=True)
@@ -244,7 +265,8 @@ def fit_gan(store_dir: Path, config: GANConfig, checkpoint_dir: Path, checkpoint
         **(trainer_kwargs or {}),
     )
     trainer.fit(module, datamodule=_Intervals(module, checkpoint_every), ckpt_path=last if action == "resume" else None)
-    return GANFit(module, action, trainer.is_global_zero, trainer.world_size)
+    return GANFit(module, action, trainer.is_global_zero, trainer.world_size,
+                  memory_mapped_levels(store_dir, config.resolutions, memory_limit_gib))
 
 
 def export_generator(module: GANModule, out_dir: Path, samples_dir: Path | None = None) -> None:

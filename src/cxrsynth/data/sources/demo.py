@@ -4,7 +4,8 @@ The rows come verbatim from the real v2020 table (a bundled sample of whole pati
 enriched so that every finding has positives; see ``tools/make_demo_sample.py``). The
 images are phantoms rendered for each row's sex, age, view and labels; a patient's films
 share one anatomy (drawn from the patient's seed), so follow-ups show the same person. The demo writes
-the NIH layout, a share of the PNGs as RGBA as in the real archive, a
+the NIH layout, the PNGs packed into ``images_NNN.tar.gz`` archives as NIH ships them (read
+by ``prepare`` without extraction, see ``manifest``), a share of them RGBA as in the real archive, a
 ``BBox_List_2017.csv`` of the rendered findings' boxes in NIH's 1024-pixel convention and
 spelling, and official-style ``train_val_list.txt`` / ``test_list.txt`` (a patient-level
 stand-in: NIH's own lists do not cover the sampled patients consistently).
@@ -15,8 +16,11 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import io
+import itertools
 import multiprocessing as mp
 import os
+import tarfile
 from importlib import resources
 from pathlib import Path
 
@@ -27,6 +31,7 @@ from tqdm import tqdm
 from cxrsynth.config.data import DemoParams
 from cxrsynth.data.phantom import render_phantom
 from cxrsynth.data.sources import BBOX_NAME
+from cxrsynth.data.sources.manifest import archive_source, md5_of, write_manifest
 from cxrsynth.errors import ParamsError
 from cxrsynth.labels import parse_label_string
 
@@ -69,8 +74,8 @@ def patient_seed(patient_id: str, seed: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:patient:{int(patient_id)}".encode()).digest()[:8], "little")
 
 
-def _render_one(args) -> tuple[str, dict]:
-    line, size, seed, rgba, out_dir = args
+def _render_one(args) -> tuple[str, bytes, dict]:
+    line, size, seed, rgba = args
     fields = next(csv.reader([line]))
     name, labels, patient, age, sex, view = fields[0], fields[1], fields[3], fields[4], fields[5], fields[6]
     try:
@@ -82,31 +87,56 @@ def _render_one(args) -> tuple[str, dict]:
     image = Image.fromarray(phantom.pixels, mode="L")
     if rgba:
         image = image.convert("RGBA")  # R = G = B, alpha 255, like NIH's RGBA files
-    tmp = Path(out_dir) / f".{name}.tmp"
-    image.save(tmp, format="PNG")
-    os.replace(tmp, Path(out_dir) / name)
-    return name, phantom.boxes
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return name, buffer.getvalue(), phantom.boxes
+
+
+def _write_archive(path: Path, films) -> list[str]:
+    """Pack (name, PNG bytes) pairs into ``images/`` of a tar.gz, byte-for-byte reproducibly
+    (fixed times and owners, no name or time in the gzip header); returns the names."""
+    names = []
+    # level 1: PNG data does not compress; the gzip layer is there because NIH's archives have it
+    with open(path, "wb") as fh, gzip.GzipFile(filename="", mode="wb", fileobj=fh, compresslevel=1, mtime=0) as gz, \
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in films:
+            info = tarfile.TarInfo(f"images/{name}")
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+            names.append(name)
+    return names
+
+
+def _keep_boxes(rendered, boxes: dict):
+    """Pass (name, PNG) pairs on, keeping each film's finding boxes for the box list."""
+    for name, data, found in rendered:
+        boxes[name] = found
+        yield name, data
 
 
 def write_demo(raw_dir: Path, params: DemoParams) -> dict:
-    """Render the demo into ``raw_dir`` (NIH layout) and return a summary dict."""
+    """Render the demo into ``raw_dir`` (NIH layout, films in archives) and return a summary dict."""
     header, lines = select_rows(params.n_images)
-    images_dir = raw_dir / "images"
-    images_dir.mkdir(parents=True, exist_ok=True)
+    raw_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(params.seed)
     rgba = rng.random(len(lines)) < params.rgba_fraction
     with_boxes = rng.random(len(lines)) < params.bbox_fraction
-    tasks = [(line, params.size, params.seed, bool(flag), str(images_dir)) for line, flag in zip(lines, rgba, strict=False)]
+    tasks = [(line, params.size, params.seed, bool(flag)) for line, flag in zip(lines, rgba, strict=False)]
     workers = params.workers or os.cpu_count() or 1
     boxes: dict[str, dict] = {}
+    sources = []
     with mp.get_context("spawn").Pool(workers) as pool:
-        progress = tqdm(pool.imap(_render_one, tasks, chunksize=32), total=len(tasks), desc="render phantoms", unit="img")
-        for name, found in progress:
-            boxes[name] = found
+        rendered = tqdm(pool.imap(_render_one, tasks, chunksize=32), total=len(tasks), desc="render phantoms", unit="img")
+        films = _keep_boxes(rendered, boxes)
+        for number in range(1, -(-len(tasks) // params.archive_images) + 1):
+            path = raw_dir / f"images_{number:03d}.tar.gz"
+            names = _write_archive(path, itertools.islice(films, params.archive_images))
+            sources.append(archive_source(path, names, md5=md5_of(path), relative_to=raw_dir))
+    write_manifest(raw_dir, sources)
     (raw_dir / "Data_Entry_2017_v2020.csv").write_text(header + "\n" + "\n".join(lines) + "\n")
     _write_bbox_list(raw_dir / BBOX_NAME, lines, with_boxes, boxes, params.size)
     _write_official_lists(raw_dir, lines, params.seed)
-    return {"images": len(lines), "rgba": int(rgba.sum()), "size": params.size}
+    return {"images": len(lines), "archives": len(sources), "rgba": int(rgba.sum()), "size": params.size}
 
 
 def _write_bbox_list(path: Path, lines: list[str], chosen: np.ndarray, boxes: dict, size: int) -> None:

@@ -1,37 +1,29 @@
-"""An NIH copy already on disk: checked, then linked or copied into ``data/raw``."""
+"""An NIH copy already on disk: checked and recorded in ``data/raw``'s manifest, read where it lies.
+
+The films are neither copied nor linked: ``prepare`` reads the PNG folder, or streams the
+``images_*.tar(.gz)`` archives, in place. The metadata files are copied into ``data/raw``.
+"""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
-
-from tqdm import tqdm
 
 from cxrsynth.config.data import LocalParams
 from cxrsynth.data.metadata import NIH_HEADER, MetadataError, read_image_list
 from cxrsynth.data.sources import BBOX_NAME, LIST_NAMES, METADATA_NAMES
-from cxrsynth.data.sources.nih import safe_extract
+from cxrsynth.data.sources.manifest import (
+    archive_members,
+    archive_source,
+    film_name,
+    folder_source,
+    write_manifest,
+)
 from cxrsynth.errors import MissingInputError
 
 
-def _place(src: Path, dst: Path, how: str) -> str:
-    """Link or copy one file; a hard link across file systems falls back to a copy."""
-    if how == "symlink":
-        os.symlink(src.resolve(), dst)
-        return how
-    if how == "hardlink":
-        try:
-            os.link(src, dst)
-            return how
-        except OSError:
-            pass
-    shutil.copy2(src, dst)
-    return "copy"
-
-
 def import_local(params: LocalParams, raw_dir: Path) -> dict:
-    """Check an existing NIH copy and link or copy it into ``raw_dir`` in the NIH layout."""
+    """Check an existing NIH copy, record its films in ``raw_dir``'s manifest, copy its metadata."""
     images_dir, metadata = Path(params.images_dir), Path(params.metadata_csv)
     if not images_dir.is_dir():
         raise MissingInputError(f"data.local.images_dir: folder {images_dir} not found")
@@ -41,18 +33,15 @@ def import_local(params: LocalParams, raw_dir: Path) -> dict:
         first = fh.readline().strip().rstrip(",")
     if not (first + ",").startswith(",".join(NIH_HEADER) + ","):
         raise MetadataError(f"data.local.metadata_csv: {metadata} does not have the NIH header")
-    pngs = sorted(p for p in images_dir.iterdir() if p.suffix.lower() == ".png")
+    has_pngs = any(film_name(p.name) for p in images_dir.iterdir())
     shards = sorted(p for p in images_dir.iterdir() if p.name.startswith("images_") and ".tar" in p.suffixes)
-    if not pngs and not shards:
-        raise MissingInputError(f"data.local.images_dir: no PNG files or images_*.tar(.gz) archives in {images_dir}")
-    out_images = raw_dir / "images"
-    out_images.mkdir(parents=True, exist_ok=True)
-    modes: dict[str, int] = {}
-    for png in tqdm(pngs, desc=f"{params.link} images", unit="img"):
-        mode = _place(png, out_images / png.name, params.link)
-        modes[mode] = modes.get(mode, 0) + 1
-    for shard in shards:  # NIH's own packaging (or a synthetic archive): extracted with the download's checks
-        modes["extracted"] = modes.get("extracted", 0) + safe_extract(shard, raw_dir)
+    if not has_pngs and not shards:
+        raise MissingInputError(f"data.local.images_dir: no NNNNNNNN_NNN.png films or images_*.tar(.gz) archives in {images_dir}")
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    sources = [folder_source(images_dir)] if has_pngs else []
+    # NIH's own packaging (or a synthetic archive), listed with the download's checks
+    sources += [archive_source(shard, archive_members(shard)) for shard in shards]
+    write_manifest(raw_dir, sources)
     name = metadata.name if metadata.name in METADATA_NAMES else METADATA_NAMES[0]
     shutil.copyfile(metadata, raw_dir / name)
     extras = []
@@ -67,4 +56,5 @@ def import_local(params: LocalParams, raw_dir: Path) -> dict:
             read_image_list(src)  # readable
             shutil.copyfile(src, raw_dir / list_name)
             extras.append(list_name)
-    return {"images": sum(modes.values()), "placed": modes, "metadata": name, "extras": extras}
+    counts = {Path(s.path).name: len(s.images) for s in sources}
+    return {"images": sum(counts.values()), "sources": counts, "metadata": name, "extras": extras}

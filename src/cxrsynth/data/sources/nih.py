@@ -3,26 +3,31 @@
 Downloads stream to ``<name>.part`` with HTTP Range resume, retry with exponential backoff
 on connection errors and 5xx answers, are checked against NIH's published MD5 before an
 atomic rename, and leave a ``<name>.md5`` stamp so verified archives are skipped next time.
-Extraction refuses absolute paths, ``..``, links and device files, and moves members into
-place only after the whole archive has been read.
+Archives are never extracted: each is listed once (refusing absolute paths, ``..``, links and
+device files) and recorded in ``data/raw/images.json``, and ``prepare`` streams the films out
+of it (see ``manifest``).
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import shutil
-import tarfile
 import time
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import requests
 from tqdm import tqdm
 
 from cxrsynth.config.data import NIHParams
 from cxrsynth.data.sources import BBOX_NAME, LIST_NAMES, METADATA_NAMES
+from cxrsynth.data.sources.manifest import (
+    archive_members,
+    archive_source,
+    md5_of,
+    write_manifest,
+)
 from cxrsynth.errors import CxrsynthError
 from cxrsynth.metadata_source import torchxrayvision_data_dir
 
@@ -72,21 +77,8 @@ class DownloadError(CxrsynthError, RuntimeError):
     """A download failed for good (after retries, or on a 4xx answer, or on a checksum)."""
 
 
-class UnsafeArchiveError(CxrsynthError, RuntimeError):
-    """An archive member would escape the destination or is not a plain file."""
-
-
 class _Retry(Exception):
     pass
-
-
-def md5_of(path: Path, chunk: int = 1 << 22) -> str:
-    """MD5 hex digest of a file, read in chunks."""
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def is_verified(path: Path, md5: str) -> bool:
@@ -172,55 +164,6 @@ def _fetch_into(session: requests.Session, url: str, part: Path, timeout_s: floa
         raise _Retry(f"connection closed at {part.stat().st_size} of {total} bytes")
 
 
-def check_member(member: tarfile.TarInfo, archive: Path) -> None:
-    """Raise UnsafeArchiveError unless ``member`` is a plain file or folder with a safe relative path."""
-    path = PurePosixPath(member.name)
-    if not path.parts:
-        raise UnsafeArchiveError(f"{archive.name}: refusing empty member name")
-    if path.is_absolute() or member.name.startswith(("/", "\\")) or ":" in path.parts[0]:
-        raise UnsafeArchiveError(f"{archive.name}: refusing absolute path {member.name!r}")
-    if ".." in path.parts:
-        raise UnsafeArchiveError(f"{archive.name}: refusing path with '..': {member.name!r}")
-    if member.issym() or member.islnk():
-        raise UnsafeArchiveError(f"{archive.name}: refusing link {member.name!r} -> {member.linkname!r}")
-    if not (member.isfile() or member.isdir()):
-        raise UnsafeArchiveError(f"{archive.name}: refusing special file {member.name!r} (device or fifo)")
-
-
-def safe_extract(archive: Path, dest: Path) -> int:
-    """Extract a (gzipped) tar into ``dest``; returns the number of files.
-
-    Members are checked one by one and written to a staging folder; nothing reaches
-    ``dest`` unless the whole archive is safe and readable.
-    """
-    staging = dest / f".extract-{archive.name}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    count = 0
-    try:
-        with tarfile.open(archive, "r|*") as tar:
-            for member in tqdm(tar, desc=f"extract {archive.name}", unit="file", leave=False):
-                check_member(member, archive)
-                target = staging / member.name
-                if member.isdir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                source = tar.extractfile(member)
-                with open(target, "wb") as fh:
-                    shutil.copyfileobj(source, fh, 1 << 20)
-                count += 1
-        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
-            final = dest / path.relative_to(staging)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, final)
-    except (tarfile.TarError, EOFError, OSError) as err:
-        raise DownloadError(f"{archive.name}: cannot be extracted: {err}") from err
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return count
-
-
 def selected_archives(params: NIHParams) -> list[Archive]:
     """The archives named by ``data.nih.archives`` ('all' or a list of numbers 1..12)."""
     if params.archives == "all":
@@ -272,12 +215,13 @@ def fetch_metadata(params: NIHParams, raw_dir: Path, session: requests.Session |
 
 
 def download_nih(params: NIHParams, raw_dir: Path, cache_dir: Path) -> dict:
-    """Download (resuming, verifying) and safely extract the selected archives into ``raw_dir``."""
+    """Download (resuming, verifying) the selected archives into ``cache_dir``, list their films in
+    ``raw_dir``'s manifest (absolute paths: the archives stay where they are), fetch the metadata."""
     session = requests.Session()
     raw_dir.mkdir(parents=True, exist_ok=True)
     metadata = fetch_metadata(params, raw_dir, session)
     archives = selected_archives(params)
-    extracted = 0
+    sources = []
     for archive in tqdm(archives, desc="archives", unit="archive"):
         path = download(
             archive.url(params.base_url),
@@ -289,5 +233,7 @@ def download_nih(params: NIHParams, raw_dir: Path, cache_dir: Path) -> dict:
             chunk_bytes=params.chunk_kib * 1024,
             session=session,
         )
-        extracted += safe_extract(path, raw_dir)
-    return {"archives": [a.name for a in archives], "files": extracted, "metadata": metadata}
+        sources.append(archive_source(path, archive_members(path), md5=archive.md5))
+    write_manifest(raw_dir, sources)
+    films = sum(len(s.images) for s in sources)
+    return {"archives": [a.name for a in archives], "films": films, "metadata": metadata}

@@ -1,0 +1,92 @@
+"""End to end: `dvc repro` of params/rehearsal.yaml, every path params/nih.yaml takes, at toy size.
+
+1024x1024 inputs streamed from archives, a store to 1024 px, memory-mapped levels, the GAN through
+256 px at the paper's channel ratios with the paper's 14-image batch at 256, bf16-mixed, data-loader
+workers, ImageNet and Inception weights files (random stand-ins with the real names and layouts,
+``tools/stand_in_weights.py``), the discriminator scorer, parallel restarts and every later stage.
+The numbers mean nothing; the test checks that each path ran and recorded what it did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import copy_repo, sh
+
+from cxrsynth.data.sources.manifest import read_manifest
+from cxrsynth.data.store import ImageStore
+
+pytestmark = pytest.mark.slow
+
+
+def _rehearsal(dest: Path) -> None:
+    (dest / "params.yaml").write_text((dest / "params" / "rehearsal.yaml").read_text())
+    subprocess.run([sys.executable, "tools/stand_in_weights.py", "."], cwd=dest, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    dest = copy_repo(tmp_path_factory.mktemp("rehearsal"), _rehearsal)
+    sh(["dvc", "repro"], dest, timeout=1200)
+    return dest
+
+
+def metrics(repo: Path, name: str) -> dict:
+    return json.loads((repo / "metrics" / f"{name}.json").read_text())
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_full_size_films_stream_from_archives_into_a_store_to_1024(repo):
+    raw = repo / "data" / "raw"
+    assert not (raw / "images").exists() and len(list(raw.iterdir())) < 20  # no per-film outputs
+    sources = read_manifest(raw)
+    assert len(sources) >= 3 and all(s.kind == "archive" and s.md5 for s in sources)
+    prepare = metrics(repo, "prepare")
+    assert prepare["levels"][-1] == 1024 and prepare["rejected"] == 0
+    assert prepare["images"] == sum(len(s.images) for s in sources) >= 160
+    store = ImageStore(repo / "data" / "prepared")
+    assert store.images(1024).shape[1:] == (1024, 1024) and store.read(1024, [0, 1]).std() > 20
+
+
+def test_gan_reached_256_px_with_global_batches_and_memory_mapped_levels(repo):
+    gan = metrics(repo, "gan")
+    assert gan["resolution"] == 256 and gan["processes"] == 1
+    assert gan["batch_per_process"]["256"] == 14  # the paper's per-GPU batch: minibatch-stddev groups of 2
+    assert gan["memory_mapped_levels"] == [128, 256]  # gan.memory_limit_gib 0.002: the rest in memory
+    assert gan["images_shown"] == (32 * 5 + 28) + (32 * 6 + 28)  # fade-ins + stable phases, 4 to 256 px
+    assert math.isfinite(gan["final_loss_d"]) and math.isfinite(gan["final_loss_g"])
+
+
+def test_weights_files_are_loaded_and_recorded(repo):
+    densenet = repo / "weights" / "densenet121" / "densenet121-a639ec97.pth"
+    inception = repo / "weights" / "inception" / "pt_inception-2015-12-05-6726825d.pth"
+    recorded = {"file": densenet.name, "sha256": sha256(densenet)}
+    classifier = metrics(repo, "classifier")
+    assert classifier["pretrained"] == "imagenet" and classifier["weights"] == recorded
+    assert all(w == recorded for w in metrics(repo, "synthetic_auroc")["weights"].values())
+    fid = metrics(repo, "fid")
+    assert fid["extractors"] == ["inception", "classifier"] and fid["skipped"] == []
+    assert fid["inception_weights"] == {"file": inception.name, "sha256": sha256(inception)}
+    assert all(math.isfinite(v) and v > 0 for v in fid["table1"]["inception"].values())  # not a degenerate net
+
+
+def test_every_later_stage_ran_at_256_px_and_says_what_it_missed(repo):
+    assert metrics(repo, "d_classifier")["input_size"] == 256
+    archive = metrics(repo, "archive")
+    assert archive["scorer"] == "discriminator" and archive["planned_images"] == 40
+    assert archive["images"] == round(archive["delivered_fraction"] * 40)  # a shortfall is reported, not hidden
+    assert metrics(repo, "privacy")["verifier"]["resolution"] == 256
+    assert metrics(repo, "embed")["encoder_init"] == "discriminator"
+    table2 = metrics(repo, "synthetic_auroc")["macro"]
+    assert set(table2) == {"embedded", "class_generated", "real"}
+    status = sh(["dvc", "status"], repo, stdout_only=True)
+    assert "up to date" in status, status
