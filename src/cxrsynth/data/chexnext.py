@@ -11,13 +11,13 @@ read by default. mednet may ship the file bz2-compressed; ``.bz2`` and ``.gz`` a
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pandas as pd
 
 from cxrsynth.data.metadata import add_label_columns
+from cxrsynth.data.sources.manifest import film_name
 from cxrsynth.errors import InputError, ParamsError
 from cxrsynth.labels import LABELS, NO_FINDING, join_labels
 
@@ -46,7 +46,6 @@ RELABELLED_LISTS = ("train", "validation")
 #: The relabelled set as the ``download`` stage leaves it in ``data/raw`` for ``prepare``.
 RELABELLED_NAME = "chexnext_labels.csv"
 
-_IMAGE_RE = re.compile(r"^\d{8}_\d{3}\.png$")
 _SHOWN = 100  # characters of an offending entry quoted in a message
 
 
@@ -183,8 +182,8 @@ def _parse_entry(path: Path, where: str, entry: object) -> tuple[str, str]:
         raise ChexnextError(
             f"{path}: {where}: expected [image path, [findings], age, sex], got {_shown(entry)}"
         )
-    image = PurePosixPath(entry[0].strip()).name
-    if not _IMAGE_RE.match(image):
+    image = film_name(entry[0].strip())
+    if image is None:
         raise ChexnextError(f"{path}: {where}: image name {entry[0]!r} is not NNNNNNNN_NNN.png")
     unknown = sorted({a for a in entry[1] if a not in ABBREVIATIONS})
     if unknown:
