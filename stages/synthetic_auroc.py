@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> None:
                                     "class_generated": (archive_table, archive_images)}.items():
         with tempfile.TemporaryDirectory(prefix=f"synth-{column}-") as work:
             fit = train_on_synthetic(table, images, (test_images, test_labels), params, synth.val_fraction,
-                                     synth.seed, Path(work), args.weights)
+                                     synth.seed, Path(work), args.weights and args.weights / params.arch)
         results[column], weights[column] = fit.test, fit.module.weights
     model, _, config = load_classifier(args.classifier)
     real_probs = probabilities(model, test.all_images(), config["input_size"]).numpy()
@@ -73,7 +73,7 @@ if __name__ == "__main__":
     parser.add_argument("--archive", type=Path, required=True)
     parser.add_argument("--embedded", type=Path, required=True)
     parser.add_argument("--classifier", type=Path, required=True, help="the real-trained classifier")
-    parser.add_argument("--weights", type=Path, default=None, help="folder holding the ImageNet DenseNet-121 file")
+    parser.add_argument("--weights", type=Path, default=None, help="folder holding weights/<classifier.arch>/ (the ImageNet file)")
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--markdown", type=Path, required=True)
     parser.add_argument("--plot", type=Path, required=True)

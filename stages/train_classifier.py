@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> None:
     params = load_section(ClassifierParams, args.params)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="classifier-") as work:
-        result = fit_classifier(args.store, args.split, params, Path(work), args.live, weights_dir=args.weights)
+        result = fit_classifier(args.store, args.split, params, Path(work), args.live, weights_dir=args.weights and args.weights / params.arch)
     with atomic_dir(args.out) as out:
         save_classifier(out, result, params)
     metrics = {
@@ -50,5 +50,5 @@ if __name__ == "__main__":
     parser.add_argument("--roc", type=Path, required=True, help="test ROC curves plot table")
     parser.add_argument("--roc-figure", type=Path, required=True)
     parser.add_argument("--live", type=Path, default=None, help="DVCLive folder for the training curves")
-    parser.add_argument("--weights", type=Path, default=None, help="folder holding the ImageNet DenseNet-121 file")
+    parser.add_argument("--weights", type=Path, default=None, help="folder holding weights/<classifier.arch>/ (the ImageNet file)")
     stage_main(run, parser)

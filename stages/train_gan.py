@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> None:
         "memory_mapped_levels": fit.memory_mapped,  # over gan.memory_limit_gib: read batch by batch
         "final_loss_d": round(module.last_losses.get("d", float("nan")), 4),
         "final_loss_g": round(module.last_losses.get("g", float("nan")), 4),
+        "d_loss": {k: round(v, 6) if isinstance(v, float) else v for k, v in module.d_loss_stats().items()},
         "phases": module.finished_phases,
     }
     write_json(args.metrics, metrics)

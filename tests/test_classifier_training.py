@@ -98,5 +98,5 @@ def test_stage_refuses_missing_imagenet_weights_in_one_line(trained, tmp_path):
     result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     assert result.stderr.strip() == ("error: classifier.pretrained: imagenet, but no densenet121-a639ec97.pth in "
-                                     "weights (put it there or set classifier.weights_path)")
+                                     "weights/densenet121 (put it there or set classifier.weights_path)")
     assert not (tmp_path / "model").exists() and not (tmp_path / "m.json").exists()

@@ -9,9 +9,31 @@ import yaml
 ROOT = Path(__file__).parents[1]
 
 
+def baseline_stages() -> dict:
+    """baselines/dvc.yaml's stages, the ``foreach`` one expanded for every system in params.yaml."""
+    spec = yaml.safe_load((ROOT / "baselines" / "dvc.yaml").read_text())["stages"]
+    systems = yaml.safe_load((ROOT / "params.yaml").read_text())["baselines"]["systems"]
+    stages = {}
+    for name, stage in spec.items():
+        if "foreach" not in stage:
+            stages[name] = stage
+            continue
+        assert stage["foreach"] == "${baselines.systems}", name
+        for system in systems:
+            text = yaml.safe_dump(stage["do"]).replace("${key}", system)
+            stages[f"{name}@{system}"] = yaml.safe_load(text)
+    return stages
+
+
+def all_stages() -> dict:
+    """Both pipelines' stages (the baselines' run from the repository root: ``wdir: ..``)."""
+    baselines = baseline_stages()
+    assert all(stage.get("wdir") == ".." for stage in baselines.values())
+    return {**stage_specs(), **{f"baselines:{name}": stage for name, stage in baselines.items()}}
+
+
 def outputs():
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    for name, stage in stages.items():
+    for name, stage in all_stages().items():
         for out in stage.get("outs", []):
             path, options = (out, {}) if isinstance(out, str) else next(iter(out.items()))
             yield name, path, options or {}
@@ -51,7 +73,7 @@ def test_every_stage_lists_exactly_the_modules_it_imports():
     from cxrsynth.provenance import import_closure
 
     problems = []
-    for name, stage in stage_specs().items():
+    for name, stage in all_stages().items():
         script = script_of(stage)
         deps = [d for d in stage.get("deps", []) if isinstance(d, str)]
         assert script in deps, f"{name}: its script {script} is not a dependency"
@@ -71,7 +93,7 @@ def test_every_data_path_a_command_reads_is_a_dependency():
     """A `data/...` path in a stage's command that is not one of its outputs is an input: DVC must know,
     or the stage is neither rerun when it changes nor ordered after the stage that writes it."""
     problems = []
-    for name, stage in stage_specs().items():
+    for name, stage in all_stages().items():
         cmd = stage["cmd"] if isinstance(stage["cmd"], str) else " ".join(stage["cmd"])
         outs = [o if isinstance(o, str) else next(iter(o)) for o in stage.get("outs", [])]
         deps = [d for d in stage.get("deps", []) if isinstance(d, str)]
@@ -119,3 +141,20 @@ def test_params_are_validated_before_any_stage_runs():
                 seen.add(parent)
                 todo.append(parent)
         assert "params" in seen, f"{name}: the params stage is not among its ancestors"
+
+
+def test_baseline_stages_validate_their_params_first_and_read_only_their_own_files():
+    """Each baselines stage depends on the files its params section was validated into, so a bad value
+    fails in the baselines ``params`` stage (whose outputs persist) before any system loses its outputs;
+    a system's stage reads its own file only, so changing one system reruns only it."""
+    stages = baseline_stages()
+    check = stages["params"]
+    assert check["params"] == ["baselines"] and check["outs"] == [{"data/params/baselines": {"persist": True}}]
+    systems = yaml.safe_load((ROOT / "params.yaml").read_text())["baselines"]["systems"]
+    for system in systems:
+        train = stages[f"train@{system}"]
+        own = [d for d in train["deps"] if d.startswith("data/params/baselines/")]
+        assert sorted(own) == sorted(["data/params/baselines/common.json", f"data/params/baselines/{system}.json"])
+        assert train["params"] == ["baselines.common", f"baselines.systems.{system}"]
+    for name in ("pggan", "memory"):
+        assert "data/params/baselines/common.json" in stages[name]["deps"]

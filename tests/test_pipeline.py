@@ -212,7 +212,7 @@ def test_committed_metrics_come_from_this_pipeline(repo):
 def test_second_repro_does_nothing_and_status_is_clean(repo):
     out = sh(["dvc", "repro"], repo)
     assert "didn't change, skipping" in out and "Running stage" not in out
-    assert "up to date" in sh(["dvc", "status"], repo)
+    assert "up to date" in sh(["dvc", "status", "dvc.yaml"], repo)
     dag = sh(["dvc", "dag"], repo)
     assert all(stage in dag for stage in ("download", "prepare", "split", "train_classifier", "train_gan",
                                           "real_features", "fid", "prevalence", "d_classifier", "verifier",
@@ -232,13 +232,13 @@ BAD_VALUES = {  # one bad value per section: (key as written in params.yaml, rep
     "prepare": ("  size: 64                # largest", "  size: 60                # largest"),
     "split": ("  fractions: [0.7, 0.1, 0.2]", "  fractions: [0.7, 0.2, 0.2]"),
     "classifier": ("  input_size: 32 ", "  input_size: 48 "),
-    "gan": ("  resolution: 32 ", "  resolution: 48 "),
+    "gan": ("\n  resolution: 32 ", "\n  resolution: 48 "),  # not the baselines' (indented deeper)
     "fid": ("  extractor: auto ", "  extractor: clip "),
     "prevalence": ("  n_bootstrap: 10000 ", "  n_bootstrap: 5 "),
     "privacy": ("  false_match_rate: 0.01 ", "  false_match_rate: 1.5 "),
     "archive": ("  scorer: densenet ", "  scorer: inception "),
     "embed": ("  init: random ", "  init: sideways "),
-    "synth": ("  val_fraction: 0.125", "  val_fraction: 1.5"),
+    "synth": ("\n  val_fraction: 0.125", "\n  val_fraction: 1.5"),
 }
 
 
@@ -258,11 +258,11 @@ def test_a_bad_value_in_any_section_changes_no_output(repo):
             assert tree_digest(repo / "data", repo / "metrics") == before, section
     finally:
         (repo / "params.yaml").write_text(params)
-    assert "up to date" in sh(["dvc", "status"], repo)
+    assert "up to date" in sh(["dvc", "status", "dvc.yaml"], repo)
 
 
 def changed_stages(repo: Path) -> set[str]:
-    status = json.loads(sh(["dvc", "status", "--json"], repo, stdout_only=True))
+    status = json.loads(sh(["dvc", "status", "dvc.yaml", "--json"], repo, stdout_only=True))  # main pipeline only
     return {name.split(":")[-1] for name in status}
 
 
@@ -302,6 +302,37 @@ def test_an_edit_outside_the_gan_training_code_re_exports_the_finished_gan(repo)
         module.write_text(original)
     sh(["dvc", "repro", "train_gan"], repo)
     assert changed_stages(repo) == set()
+
+
+def test_baseline_stages_run_on_the_demo_and_an_experiment_reruns_one_system(repo):
+    """baselines/dvc.yaml's stages run on the demo's outputs (tiny sizes: the conditional GAN, the VAE and
+    the PGGAN rows), and `dvc exp run -S` on one system's params reruns that system alone."""
+    params = (repo / "params.yaml").read_text()
+    small = params
+    for big, tiny in (("    n_samples: 2000 ", "    n_samples: 64 "), ("      max_epochs: 3", "      max_epochs: 1"),
+                      ("lr_d: 2.0e-4, images: 16000}", "lr_d: 2.0e-4, images: 64}"),
+                      ("betas: [0.9, 0.999], images: 24000}", "betas: [0.9, 0.999], images: 64}")):
+        assert small.count(big) == 1, big
+        small = small.replace(big, tiny)
+    (repo / "params.yaml").write_text(small)
+    try:
+        out = sh(["dvc", "repro", "baselines/dvc.yaml:train@cgan", "baselines/dvc.yaml:pggan"], repo)
+        assert "Running stage 'train_gan'" not in out  # reads the main pipeline's outputs as they are
+        row = json.loads((repo / "metrics" / "baselines" / "cgan.json").read_text())
+        assert row["images_shown"] == 64 and row["n_samples"] == 64 and row["gan_train_labels"] == "condition"
+        assert set(row["fid"]) == {"classifier"} and 0 <= row["label_mix_tv"] <= 1
+        assert 0 <= row["gan_train_auroc"]["macro"] <= 1 and row["d_loss"]["steps"] == 2
+        samples = np.load(repo / "data" / "baselines" / "cgan" / "samples.npz")
+        assert samples["images"].shape == (64, 32, 32) and samples["conditions"].shape == (64, 15)
+        for name in ("pggan", "pggan_class_optimised"):
+            assert json.loads((repo / "metrics" / "baselines" / f"{name}.json").read_text())["n_samples"] == 64
+
+        out = sh(["dvc", "exp", "run", "baselines/dvc.yaml:train@vae", "-S", "baselines.systems.vae.images=96"], repo)
+        assert "Running stage 'baselines/dvc.yaml:train@vae'" in out and "train@cgan" not in out
+        assert json.loads((repo / "metrics" / "baselines" / "vae.json").read_text())["images_shown"] == 96
+        assert "images: 96}" in (repo / "params.yaml").read_text()
+    finally:
+        (repo / "params.yaml").write_text(params)
 
 
 def test_experiment_reruns_only_what_the_param_touches(repo):

@@ -1,4 +1,4 @@
-"""The ``classifier`` section: DenseNet-121 training (also used by d_classifier and Table 2)."""
+"""The ``classifier`` section: DenseNet-121 or ResNet-18 training (also used by d_classifier and Table 2)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,17 @@ from cxrsynth.config.base import Section
 
 
 class ClassifierParams(Section):
-    """DenseNet-121 multi-label classifier (paper 001, section 3.3)."""
+    """DenseNet-121 (paper 001, section 3.3) or ResNet-18 (paper 002) multi-label classifier."""
 
     section: ClassVar[str] = "classifier"
 
+    arch: Literal["densenet121", "resnet18"] = Field(
+        "densenet121", description="torchvision network with one grey input channel; ImageNet file from weights/<arch>/")
     seed: int = 0
     pretrained: Literal["auto", "imagenet", "none"] = Field(
         "auto", description="auto: ImageNet weights if found locally, else random init with a warning"
     )
-    weights_path: str | None = Field(None, description="ImageNet densenet121 state dict; default: weights/densenet121/")
+    weights_path: str | None = Field(None, description="ImageNet state dict of arch; default: weights/<arch>/")
     input_size: int = Field(64, description="stored pyramid level fed to the network")
     batch_size: int = Field(64, ge=1)
     max_epochs: int = Field(8, ge=1)

@@ -23,10 +23,15 @@ SECTIONS: dict[str, type[Section]] = {
 }
 
 
+#: sections another pipeline validates (``baselines/dvc.yaml`` reads ``baselines``)
+OTHER_PIPELINES = ("baselines",)
+
+
 def validate_all(params: dict, source: str = "params.yaml") -> dict[str, Section]:
     """Every section of ``params`` validated, in pipeline order; a missing, unknown or bad section
-    raises ParamsError naming it (nothing is returned unless all of them pass)."""
-    unknown = sorted(set(params) - set(SECTIONS))
+    raises ParamsError naming it (nothing is returned unless all of them pass). Sections of other
+    pipelines (``OTHER_PIPELINES``) are left to them."""
+    unknown = sorted(set(params) - set(SECTIONS) - set(OTHER_PIPELINES))
     if unknown:
         raise ParamsError(f"{source}: unknown section(s) {', '.join(unknown)} (known: {', '.join(SECTIONS)})")
     return {name: parse_section(params, model, source) for name, model in SECTIONS.items()}

@@ -14,7 +14,7 @@ import torch
 
 from cxrsynth.errors import InputError, MissingInputError
 from cxrsynth.labels import LABELS
-from cxrsynth.models.classifier import build_classifier
+from cxrsynth.models.classifier import ARCHITECTURES, build_classifier
 
 
 def read_saved_classifier(folder: str | Path, device: str | torch.device = "cpu") -> tuple[dict, dict[str, float], dict]:
@@ -29,13 +29,14 @@ def read_saved_classifier(folder: str | Path, device: str | torch.device = "cpu"
 
 
 def load_classifier(folder: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, float], dict]:
-    """Load the DenseNet saved by ``train_classifier``: (network in eval mode taking normalised input,
-    thresholds, config). The re-purposed discriminator loads with ``models.d_classifier.load_d_classifier``."""
+    """Load the classifier saved by ``train_classifier`` (DenseNet-121 or ResNet-18): (network in eval
+    mode taking normalised input, thresholds, config). The re-purposed discriminator loads with
+    ``models.d_classifier.load_d_classifier``."""
     state, thresholds, config = read_saved_classifier(folder, device)
-    if config["architecture"] != "densenet121":
-        raise InputError(f"{folder}: holds a {config['architecture']} classifier, not the DenseNet "
+    if config["architecture"] not in ARCHITECTURES:
+        raise InputError(f"{folder}: holds a {config['architecture']} classifier, not one of {ARCHITECTURES} "
                          "(load it with cxrsynth.models.d_classifier.load_d_classifier)")
-    model = build_classifier(len(config["labels"]), pretrained="none")
+    model = build_classifier(len(config["labels"]), pretrained="none", arch=config["architecture"])
     model.load_state_dict(state)
     return model.to(device).eval(), thresholds, config
 

@@ -61,7 +61,7 @@ def fit_on(data: SplitDataModule, params: ClassifierParams, work_dir: Path, live
                    brightness=params.brightness, contrast=params.contrast)
     module = ChestClassifier(w_pos.tolist(), w_neg.tolist(), params.lr, params.plateau_patience,
                              params.pretrained, params.weights_path, augment, model=model,
-                             weights_dir=None if weights_dir is None else str(weights_dir))
+                             weights_dir=None if weights_dir is None else str(weights_dir), arch=params.arch)
     checkpoint = ModelCheckpoint(dirpath=work_dir, filename="best", monitor=MONITOR, mode="max", save_top_k=1)
     stopping = EarlyStopping(monitor=MONITOR, mode="max", patience=params.early_stopping_patience)
     callbacks = [checkpoint, stopping]
@@ -115,7 +115,7 @@ def save_classifier(out_dir: Path, result: ClassifierResult, params: ClassifierP
     torch.save(state, out_dir / "model.pt")
     (out_dir / "thresholds.json").write_text(json.dumps(result.thresholds, indent=2) + "\n")
     config = {
-        "architecture": "densenet121" if gan_config is None else "discriminator",
+        "architecture": params.arch if gan_config is None else "discriminator",
         "in_channels": 1,
         "labels": list(LABELS),
         "input_size": input_size or params.input_size,

@@ -1,4 +1,4 @@
-"""Lightning module for the DenseNet-121 multi-label classifier."""
+"""Lightning module for the multi-label classifier (DenseNet-121 or ResNet-18)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from cxrsynth.training.losses import weighted_bce
 
 
 class ChestClassifier(L.LightningModule):
-    """Weighted-BCE DenseNet-121; logs ``val/auroc_macro`` for LR plateau, early stopping and checkpoints."""
+    """Weighted-BCE DenseNet-121 or ResNet-18; logs ``val/auroc_macro`` for LR plateau, early stopping and checkpoints."""
 
     def __init__(
         self,
@@ -28,17 +28,18 @@ class ChestClassifier(L.LightningModule):
         labels: tuple[str, ...] = LABELS,
         model: torch.nn.Module | None = None,
         weights_dir: str | None = None,
+        arch: str = "densenet121",
     ):
         """``model``: any network taking ``normalise``d grey input (e.g. a re-purposed discriminator);
-        default a DenseNet-121 built from ``pretrained``, ``weights_path`` and ``weights_dir``.
+        default an ``arch`` network built from ``pretrained``, ``weights_path`` and ``weights_dir``.
         ``self.weights`` records the ImageNet file loaded (name and SHA-256), or "none"."""
         super().__init__()
         self.save_hyperparameters(ignore=["model"])
         self.weights: dict | str = "none"
         if model is None:
-            found = imagenet_weights(pretrained, weights_path, weights_dir)
+            found = imagenet_weights(pretrained, weights_path, weights_dir, arch)
             self.weights = weights_record(found)
-            model = build_classifier(len(labels), "none" if found is None else "imagenet", found)
+            model = build_classifier(len(labels), "none" if found is None else "imagenet", found, arch=arch)
         self.model = model.to(memory_format=torch.channels_last)
         self.register_buffer("w_pos", torch.tensor(w_pos, dtype=torch.float32))
         self.register_buffer("w_neg", torch.tensor(w_neg, dtype=torch.float32))

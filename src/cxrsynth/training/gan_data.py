@@ -55,8 +55,15 @@ class RealImages:
         return torch.from_numpy(out).unsqueeze(1)
 
 
-def load_pyramid(store_dir: Path, resolutions: list[int], limit_gib: float = 4.0) -> dict[int, RealImages]:
-    """The store's listed images at each of ``resolutions``; a level over ``limit_gib`` stays memory-mapped."""
+def load_pyramid(store_dir: Path, resolutions: list[int], limit_gib: float = 4.0,
+                 rows: np.ndarray | None = None) -> dict[int, RealImages]:
+    """The store's listed images (or only ``rows`` of them) at each of ``resolutions``; a level over
+    ``limit_gib`` stays memory-mapped. Each level's pool holds the rows in ascending order."""
     store = ImageStore(store_dir)
-    rows = store.table["row"].to_numpy()
+    listed = store.table["row"].to_numpy()
+    if rows is not None:
+        unknown = np.setdiff1d(rows, listed)
+        if len(unknown):
+            raise ValueError(f"{store_dir}: rows {unknown[:5].tolist()} are not listed images")
+    rows = listed if rows is None else np.asarray(rows)
     return {res: RealImages(store.images(res), rows, limit_gib * 2**30) for res in resolutions}

@@ -8,6 +8,7 @@ file and renamed, so a kill during a save leaves the previous one intact.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -163,15 +164,22 @@ NOT_IN_RUN_KEY = ("log_every",)
 TRAINING_MODULES = ("cxrsynth.training.gan_module", "cxrsynth.training.gan_data")
 
 
-def run_key(config: GANConfig, store_fingerprint: str, trainer_kwargs: dict | None = None) -> dict:
+def training_modules(module_class: type[GANModule] = GANModule) -> tuple[str, ...]:
+    """The modules whose code is a run's training: ``TRAINING_MODULES`` and the module class's own."""
+    return tuple(dict.fromkeys((*TRAINING_MODULES, module_class.__module__)))
+
+
+def run_key(config, store_fingerprint: str, trainer_kwargs: dict | None = None,
+            module_class: type[GANModule] = GANModule) -> dict:
     """What makes a GAN run: the params that change training, the data, and the training code.
 
-    Saved in every checkpoint; only a checkpoint with the same key is resumed or re-exported."""
+    Saved in every checkpoint; only a checkpoint with the same key is resumed or re-exported.
+    ``store_fingerprint`` names the images trained on (the store, plus any subset of it)."""
     kwargs = trainer_kwargs or {}
     params = {k: v for k, v in asdict(config).items() if k not in NOT_IN_RUN_KEY}
     params |= {k: kwargs.get(k, default) for k, default in (("precision", "32-true"), ("devices", 1), ("num_nodes", 1))}
     key = {"params": params, "data": store_fingerprint,
-           "code": source_digest(import_closure(TRAINING_MODULES))}
+           "code": source_digest(import_closure(training_modules(module_class)))}
     return json.loads(json.dumps(key))  # tuples as lists, as they come back from a checkpoint
 
 
@@ -217,19 +225,26 @@ class GANFit:
     memory_mapped: list[int] = field(default_factory=list)  # levels read from the memory map batch by batch
 
 
-def fit_gan(store_dir: Path, config: GANConfig, checkpoint_dir: Path, checkpoint_every: int,
-            trainer_kwargs: dict | None = None, live_dir: Path | None = None, memory_limit_gib: float = 4.0) -> GANFit:
+def fit_gan(store_dir: Path, config, checkpoint_dir: Path, checkpoint_every: int,
+            trainer_kwargs: dict | None = None, live_dir: Path | None = None, memory_limit_gib: float = 4.0,
+            module_class: type[GANModule] = GANModule, rows: np.ndarray | None = None,
+            prepare=None) -> GANFit:
     """Train, resume or re-export a GAN on the store; the module ends at the end of the schedule.
 
     A checkpoint is reused only by the run that made it (``run_key``): an unfinished one is
     resumed, a finished one is loaded without training. Any other checkpoint is replaced by a
     fresh run, with one line saying why. Sample grids of finished phases are written beside the
-    checkpoints (``samples/``)."""
+    checkpoints (``samples/``). ``module_class`` (a ``GANModule``) and its ``config`` give the
+    system trained; ``rows`` limits training to those store rows (default: every listed image);
+    ``prepare(module, store)`` runs before training (e.g. to attach labels)."""
     L.seed_everything(config.seed, workers=True, verbose=False)
     warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")  # the EMA copy, on purpose
-    module = GANModule(asdict(config))
+    module = module_class(asdict(config))
     store = ImageStore(store_dir)
-    module.run_key = run_key(config, store.fingerprint, trainer_kwargs)
+    fingerprint = store.fingerprint
+    if rows is not None:
+        fingerprint += ":rows:" + hashlib.sha256(np.sort(np.asarray(rows, dtype=np.int64)).tobytes()).hexdigest()[:16]
+    module.run_key = run_key(config, fingerprint, trainer_kwargs, module_class)
     last = checkpoint_dir / LAST
     action, reason = checkpoint_decision(last, module.run_key, config.schedule().total_images)
     print(f"gan: {reason}; " + {"fresh": "training", "resume": "resuming", "finished": "exporting it without training",
@@ -244,7 +259,9 @@ def fit_gan(store_dir: Path, config: GANConfig, checkpoint_dir: Path, checkpoint
         shutil.rmtree(checkpoint_dir / "samples", ignore_errors=True)
         if live_dir is not None:  # a fresh run starts fresh curves; a resumed one appends
             shutil.rmtree(live_dir, ignore_errors=True)
-    module.attach_images(load_pyramid(store_dir, config.resolutions, memory_limit_gib))
+    module.attach_images(load_pyramid(store_dir, config.resolutions, memory_limit_gib, rows))
+    if prepare is not None:
+        prepare(module, store)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     logger = False
     if live_dir is not None:

@@ -35,14 +35,20 @@ class NonFiniteLossError(CxrsynthError, RuntimeError):
 
 
 class GANModule(L.LightningModule):
-    """PGGAN (WGAN-GP, drift, EMA, fade-ins) or DCGAN (BCE) trained on a uint8 image pyramid."""
+    """PGGAN (WGAN-GP, drift, EMA, fade-ins) or DCGAN (BCE) trained on a uint8 image pyramid.
+
+    Other generators (the baselines) subclass it: ``config_class`` and ``build_networks`` give their
+    networks, ``configure_optimizers`` and ``training_step`` their game; checkpoints, resume, loss
+    logging and the D-loss statistics stay the same."""
+
+    config_class = GANConfig
 
     def __init__(self, config: dict):
         super().__init__()
         self.save_hyperparameters()
-        self.config = GANConfig(**config)
+        self.config = self.config_class(**config)
         self.automatic_optimization = False
-        self.generator, self.discriminator = build_networks(self.config)
+        self.generator, self.discriminator = self.build_networks()
         self.ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
         self.schedule = self.config.schedule()
         seeds = torch.Generator().manual_seed(self.config.seed)
@@ -55,10 +61,15 @@ class GANModule(L.LightningModule):
         self._noise_state: torch.Tensor | None = None
         self._sums: torch.Tensor | None = None
         self._steps_since_log = 0
+        self.d_loss_moments = [0.0, 0.0, 0.0]  # steps, sum and sum of squares of the per-step D loss
         self.last_losses: dict[str, float] = {}
         self.phase_rates: dict[str, float] = {}  # images/s of the phases this process ran (a timing: not saved)
         self.finished_phases: list[str] = []
         self.run_key: dict | None = None  # what made this run (params, data, code), saved with every checkpoint
+
+    def build_networks(self) -> tuple[torch.nn.Module, torch.nn.Module]:
+        """(generator, discriminator) for ``self.config``."""
+        return build_networks(self.config)
 
     # ------------------------------------------------------------------ data
     def attach_images(self, images: dict[int, RealImages]) -> None:
@@ -69,10 +80,14 @@ class GANModule(L.LightningModule):
         self.images = images
 
     def _real_batch(self, resolution: int, size: int) -> torch.Tensor:
+        return self._real_batch_at(resolution, size)[0]
+
+    def _real_batch_at(self, resolution: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A random batch of real images in [-1, 1] on the device, and their positions in the pool."""
         pool = self.images[resolution]
         index = torch.randint(len(pool), (size,), generator=self._batch_rng)
         batch = pool.batch(index).to(self.device, non_blocking=True)
-        return batch.float().div_(127.5).sub_(1.0)
+        return batch.float().div_(127.5).sub_(1.0), index
 
     def _noise(self) -> torch.Generator:
         if self._noise_rng is None or self._noise_rng.device != self.device:
@@ -122,7 +137,7 @@ class GANModule(L.LightningModule):
         res, size = phase.resolution, self.batch_per_process(phase.batch_size)
         noise = self._noise()
         real = fade_real(self._real_batch(res, size), alpha)
-        critic = lambda x: self.discriminator(x, res, alpha)  # noqa: E731
+        critic = lambda x: self.discriminator(x, res, alpha)
 
         self.toggle_optimizer(opt_d)
         z = torch.randn(size, c.z_dim, device=self.device, generator=noise)
@@ -151,17 +166,36 @@ class GANModule(L.LightningModule):
         self.ema_updates += 1
 
         self.images_seen += phase.batch_size  # images shown over all processes
-        losses = torch.stack([d_loss.detach().float(), g_loss.detach().float()])
+        self.record_losses(d_loss, g_loss, phase.resolution, alpha)
+
+    def record_losses(self, d_loss: torch.Tensor, g_loss: torch.Tensor, resolution: int, alpha: float) -> None:
+        """Accumulate one step's losses on the device (and D's square, for its variance); read and log
+        them every ``log_every`` steps."""
+        d = d_loss.detach().double()
+        losses = torch.stack([d, g_loss.detach().double(), d * d])
         self._sums = losses if self._sums is None else self._sums + losses
         self._steps_since_log += 1
-        if self._steps_since_log >= c.log_every:
-            self._flush_logs(phase.resolution, alpha)
+        if self._steps_since_log >= self.config.log_every:
+            self._flush_logs(resolution, alpha)
+
+    def d_loss_stats(self) -> dict[str, float]:
+        """Mean, variance and standard deviation of the per-step D loss over the whole run (paper 004's
+        Table I statistics), from every step, not from the logged interval means."""
+        n, total, squares = self.d_loss_moments
+        if not n:
+            return {"steps": 0, "mean": float("nan"), "variance": float("nan"), "std": float("nan")}
+        mean = total / n
+        variance = max(squares / n - mean * mean, 0.0)
+        return {"steps": int(n), "mean": mean, "variance": variance, "std": math.sqrt(variance)}
 
     def _flush_logs(self, resolution: int, alpha: float) -> None:
         """Read the accumulated losses (the only host sync), check them, log means."""
         if self._sums is None:
             return
-        means = (self._sums / self._steps_since_log).tolist()
+        sums = self._sums.tolist()
+        means = [v / self._steps_since_log for v in sums[:2]]
+        self.d_loss_moments = [self.d_loss_moments[0] + self._steps_since_log, self.d_loss_moments[1] + sums[0],
+                               self.d_loss_moments[2] + sums[2]]
         self._sums, self._steps_since_log = None, 0
         if not all(math.isfinite(v) for v in means):
             raise NonFiniteLossError(
@@ -190,6 +224,7 @@ class GANModule(L.LightningModule):
             "phase": self.schedule.at(self.images_seen)[0].name,
             "alpha": self.schedule.at(self.images_seen)[1],
             "last_losses": dict(self.last_losses),
+            "d_loss_moments": list(self.d_loss_moments),
             "finished_phases": list(self.finished_phases),
             "config": asdict(self.config),
             "run_key": self.run_key,
@@ -204,6 +239,7 @@ class GANModule(L.LightningModule):
         self._noise_rng = None
         torch.set_rng_state(state["torch_rng"])
         self.last_losses = dict(state.get("last_losses", {}))
+        self.d_loss_moments = list(state.get("d_loss_moments", [0.0, 0.0, 0.0]))
         self.finished_phases = list(state["finished_phases"])
 
     # ------------------------------------------------------------------ sampling

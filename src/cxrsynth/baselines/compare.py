@@ -1,0 +1,117 @@
+"""The baselines table: one row per system (the main pipeline's PGGAN first), its markdown, and
+paper 004's D-loss claim tested on the configurations of its Table I."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: the main pipeline's rows, written by the ``pggan`` stage of baselines/dvc.yaml
+PGGAN_ROWS = ("pggan", "pggan_class_optimised")
+#: "highly inversely correlated" (paper 004, section III.D): Pearson r of FID and mean D loss at most this
+CLAIM_R = -0.7
+
+
+def read_rows(folder: Path, systems: list[str]) -> list[dict]:
+    """The row metrics of the PGGAN rows and of ``systems`` (in that order) from ``folder/<name>.json``."""
+    rows = []
+    for name in (*PGGAN_ROWS, *systems):
+        path = Path(folder) / f"{name}.json"
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no row for {name} (run its stage in baselines/dvc.yaml)")
+        rows.append(json.loads(path.read_text()))
+    return rows
+
+
+def table(rows: list[dict]) -> pd.DataFrame:
+    """One line per row: what it is, FID per extractor, label-mix TV, GAN-train AUROC, D-loss statistics,
+    computed training memory and images shown."""
+    out = []
+    for row in rows:
+        d = row.get("d_loss") or {}
+        line = {"system": row["system"], "paper": row["paper"], "model": row.get("model", ""),
+                "loss": row.get("loss", ""), "optimiser": row.get("optimiser", ""),
+                "activation": row.get("activation", ""), "ttur": row.get("ttur", False)}
+        line |= {f"fid_{name}": value for name, value in row["fid"].items()}
+        line |= {"label_mix_tv": row["label_mix_tv"], "gan_train_auroc": row["gan_train_auroc"]["macro"],
+                 "gan_train_labels": row["gan_train_labels"],
+                 "d_loss_mean": d.get("mean"), "d_loss_variance": d.get("variance"), "d_loss_std": d.get("std"),
+                 "training_memory_mib": (row.get("training_memory_mib") or {}).get("total"),
+                 "images_shown": row.get("images_shown")}
+        out.append(line)
+    return pd.DataFrame(out)
+
+
+def d_loss_claim(frame: pd.DataFrame, paper: str = "004") -> dict:
+    """Pearson r between FID (classifier features) and the D loss's mean, variance and standard deviation
+    over the rows of ``paper``; the claim holds when r(FID, mean) <= ``CLAIM_R``."""
+    rows = frame[(frame["paper"] == paper) & frame["d_loss_mean"].notna()]
+    if len(rows) < 3:
+        return {"configurations": len(rows), "held": None, "why": "fewer than 3 configurations"}
+    r = {stat: float(np.corrcoef(rows["fid_classifier"], rows[f"d_loss_{stat}"])[0, 1])
+         for stat in ("mean", "variance", "std")}
+    held = r["mean"] <= CLAIM_R
+    return {"configurations": len(rows), "pearson_r_fid": {k: round(v, 4) for k, v in r.items()},
+            "held": bool(held), "criterion": f"r(FID, mean D loss) <= {CLAIM_R}",
+            "best_fid": rows.loc[rows["fid_classifier"].idxmin(), "system"],
+            "highest_mean_d_loss": rows.loc[rows["d_loss_mean"].idxmax(), "system"]}
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)) and abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+NOTES = """FID: Fréchet distance of the row's samples to all real images, on the real-trained classifier's
+features (and on Inception's, as a second column, when its weights are in weights/inception/).
+Label-mix TV: total variation between the shares of label occurrences in the samples and in the real
+images, both labelled by the real-trained classifier. GAN-train AUROC: macro test AUROC on the real test
+split of one classifier recipe trained on the row's samples, labelled by the labeller, by the condition
+the system generated them for, or (class-optimised archive) by the archive's labels. D loss: mean,
+variance and standard deviation of the per-step discriminator loss over the whole run (BCE for the BCE
+systems, the critic's Wasserstein loss for the WGANs and the PGGAN: comparable within a loss only).
+Train memory: computed for one training step (both networks' weights and gradients, optimiser state,
+saved activations); the PGGAN is trained by the main pipeline and not computed here."""
+
+
+def markdown(frame: pd.DataFrame, claim: dict, timings: dict[str, dict] | None = None) -> str:
+    """The table as markdown, its notes and the D-loss verdict; with ``timings`` (name → {img_per_s,
+    peak_memory}) two measured columns."""
+    fids = [c for c in frame.columns if c.startswith("fid_")]
+    head = ["system", "paper", "loss", "optimiser", *[f"FID ({c[4:]})" for c in fids], "label-mix TV",
+            "GAN-train AUROC", "labels from", "D loss mean", "D loss var", "D loss std", "train memory (MiB)"]
+    if timings is not None:
+        head += ["images/s", "peak memory (MiB)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, row in frame.iterrows():
+        cells = [row["system"], row["paper"], row["loss"], row["optimiser"], *[_fmt(row[c], 2) for c in fids],
+                 _fmt(row["label_mix_tv"]), _fmt(row["gan_train_auroc"]), row["gan_train_labels"],
+                 _fmt(row["d_loss_mean"]), _fmt(row["d_loss_variance"]), _fmt(row["d_loss_std"]),
+                 _fmt(row["training_memory_mib"], 1)]
+        if timings is not None:
+            t = timings.get(row["system"], {})
+            peak = (t.get("peak_memory") or {}).get("mib")
+            cells += [_fmt(t.get("img_per_s"), 1), _fmt(peak, 0)]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    if claim.get("held") is None:
+        verdict = f"Paper 004's D-loss claim: not tested ({claim.get('why')})."
+    else:
+        r = claim["pearson_r_fid"]
+        verdict = (f"Paper 004's D-loss claim (FID and mean D loss highly inversely correlated, {claim['criterion']}) "
+                   f"over its {claim['configurations']} configurations: **{'held' if claim['held'] else 'did not hold'}** "
+                   f"(Pearson r with FID: mean {r['mean']:+.2f}, variance {r['variance']:+.2f}, std {r['std']:+.2f}; "
+                   f"best FID: {claim['best_fid']}, highest mean D loss: {claim['highest_mean_d_loss']}).")
+    measured = ("\n\nimages/s: training throughput measured in this run (PGGAN: its final-resolution phase); peak "
+                "memory: CUDA's allocator peak on a GPU, the process's peak RSS on a CPU." if timings is not None else "")
+    return "\n".join(lines) + "\n\n" + NOTES + measured + "\n\n" + verdict + "\n"

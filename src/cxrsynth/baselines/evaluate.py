@@ -1,0 +1,135 @@
+"""Judge a generator's samples the same way for every row of the baselines table.
+
+* FID against the real images: the real moments of ``real_features`` (group ``all``) against the
+  samples' moments, with the classifier's features, and Inception's when its weights are present.
+* Label mix: each image labelled by the labeller (the real-trained classifier at its Youden
+  thresholds); the share of label occurrences per label, against the same labeller's labels of the
+  real images; the distance is the total variation, half the L1 distance between the two shares.
+* GAN-train AUROC: one classifier recipe trained on the samples (labelled by the labeller, or by
+  their condition where the system sets it) and tested on the real test split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from cxrsynth.labels import LABELS
+from cxrsynth.metrics.extractors import Extractor
+from cxrsynth.metrics.fid_sets import ALL, GENERATED
+from cxrsynth.metrics.frechet import GroupMoments, frechet_distance
+from cxrsynth.models.classifier import probabilities
+
+
+@dataclass
+class Labeller:
+    """The real-trained classifier and its thresholds: labels any uint8 grey image."""
+
+    model: torch.nn.Module
+    thresholds: np.ndarray
+    input_size: int
+
+    def labels(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """(N, 15) uint8 labels of (N, r, r) uint8 images."""
+        probs = probabilities(self.model, torch.from_numpy(images).unsqueeze(1), self.input_size, batch_size)
+        return (probs.numpy() >= self.thresholds).astype(np.uint8)
+
+
+def label_mix(labels: np.ndarray) -> np.ndarray:
+    """Share of all label occurrences that each label takes (sums to 1)."""
+    counts = labels.sum(0).astype(np.float64)
+    return counts / max(counts.sum(), 1.0)
+
+
+def total_variation(p: np.ndarray, q: np.ndarray) -> float:
+    """Half the L1 distance between two distributions over the same labels."""
+    return float(0.5 * np.abs(np.asarray(p) - np.asarray(q)).sum())
+
+
+def sample_fid(images: np.ndarray, extractors: list[Extractor], real: dict[str, GroupMoments],
+               batch_size: int = 256) -> dict[str, float]:
+    """Fréchet distance of the samples to all real images, per extractor."""
+    moments = {e.name: GroupMoments([GENERATED], e.dim) for e in extractors}
+    for start in tqdm(range(0, len(images), batch_size), desc="sample features", unit="batch"):
+        batch = torch.from_numpy(images[start : start + batch_size]).unsqueeze(1)
+        ones = np.ones((len(batch), 1), dtype=bool)
+        for e in extractors:
+            moments[e.name].update(e.features(batch), ones)
+    return {e.name: round(frechet_distance(real[e.name].gaussian(ALL), moments[e.name].gaussian(GENERATED)), 4)
+            for e in extractors}
+
+
+def gan_train_auroc(images: np.ndarray, labels: np.ndarray, test: tuple[np.ndarray, np.ndarray], params,
+                    val_fraction: float, seed: int, work_dir: Path, weights_dir: Path | None) -> dict:
+    """Test AUROC on real images of the classifier recipe ``params`` trained on (images, labels)."""
+    from cxrsynth.synthesis.evaluation import (
+        train_on_synthetic,  # Lightning: only when training
+    )
+
+    table = pd.DataFrame(labels, columns=list(LABELS)).assign(patient_id=np.arange(len(labels)))
+    fit = train_on_synthetic(table, images, test, params, val_fraction, seed, work_dir, weights_dir)
+    return {"macro": round(float(fit.test["auroc_macro"]), 4),
+            "per_class": {k: round(float(v), 4) for k, v in fit.test["auroc"].items()}, "weights": fit.module.weights}
+
+
+@dataclass
+class Judge:
+    """Everything a row of the table is measured against, loaded once per stage."""
+
+    labeller: Labeller
+    extractors: list[Extractor]
+    real_moments: dict[str, GroupMoments]
+    source_mix: np.ndarray  # label mix of the real images under the labeller
+    test: tuple[np.ndarray, np.ndarray]  # the real test split: uint8 (N, r, r) images and (N, 15) labels
+    gan_train: object  # ClassifierParams: the one recipe trained on every system's samples
+    val_fraction: float
+    weights_dir: Path | None  # weights/<gan_train.arch>/
+
+    def __call__(self, images: np.ndarray, conditions: np.ndarray | None, work_dir: Path) -> dict:
+        """The row's measurements for ``images`` (uint8 (N, r, r)) and the labels the system set, if any."""
+        labels = self.labeller.labels(images)
+        mix = label_mix(labels)
+        train_labels = labels if conditions is None else conditions
+        return {
+            "n_samples": len(images),
+            "fid": sample_fid(images, self.extractors, self.real_moments),
+            "label_mix_tv": round(total_variation(mix, self.source_mix), 4),
+            "label_mix": {name: round(float(v), 4) for name, v in zip(LABELS, mix)},
+            "labeller_prevalence": {name: round(float(v), 4) for name, v in zip(LABELS, labels.mean(0))},
+            "gan_train_labels": "labeller" if conditions is None else "condition",
+            "gan_train_auroc": gan_train_auroc(images, train_labels, self.test, self.gan_train, self.val_fraction,
+                                               self.gan_train.seed, work_dir, self.weights_dir),
+        }
+
+
+def load_judge(store_dir: Path, split_csv: Path, classifier_dir: Path, real_dir: Path, gan_train, val_fraction: float,
+               weights_root: Path | None, device) -> Judge:
+    """The labeller (``classifier_dir``), the FID extractors that ``real_dir`` holds real moments for
+    (Inception when ``weights_root/inception`` has its weights), the real images' label mix, the real
+    test split, and the GAN-train recipe ``gan_train`` (a ``ClassifierParams``)."""
+    from cxrsynth.data.store import ImageStore
+    from cxrsynth.data.store_splits import split_datasets
+    from cxrsynth.errors import MissingInputError
+    from cxrsynth.metrics.extractors import build_extractors
+    from cxrsynth.metrics.fid_sets import load_real_moments
+    from cxrsynth.models.saved_classifier import load_classifier, threshold_vector
+
+    probs_csv = Path(real_dir) / "classifier_probs.csv"
+    if not probs_csv.exists():
+        raise MissingInputError(f"{probs_csv}: not found (run the real_features stage)")
+    model, thresholds, config = load_classifier(classifier_dir, device)
+    labeller = Labeller(model, threshold_vector(thresholds), int(config["input_size"]))
+    real = load_real_moments(real_dir)
+    inception = None if weights_root is None else Path(weights_root) / "inception"
+    extractors = [e for e in build_extractors("auto", model, labeller.input_size, None, device, inception) if e.name in real]
+    probs = pd.read_csv(probs_csv)[[f"p_{name}" for name in LABELS]].to_numpy()
+    source_mix = label_mix((probs >= labeller.thresholds).astype(np.uint8))
+    test = split_datasets(ImageStore(store_dir), pd.read_csv(split_csv), gan_train.input_size)["test"]
+    weights_dir = None if weights_root is None else Path(weights_root) / gan_train.arch
+    return Judge(labeller, extractors, real, source_mix, (test.all_images()[:, 0].numpy(), test.labels.numpy()),
+                 gan_train, val_fraction, weights_dir)

@@ -1,0 +1,37 @@
+"""Stage ``memory`` of baselines/dvc.yaml: paper 004's memory per configuration (its Figs 7-8)."""
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from cxrsynth.baselines.figures import memory_figure
+from cxrsynth.baselines.memory import dcgan_memory
+from cxrsynth.cli import stage_main
+from cxrsynth.config.baselines import CommonParams
+from cxrsynth.io import atomic_path
+from cxrsynth.runtime import resolve_device, use_all_cores
+
+
+def run(args: argparse.Namespace) -> None:
+    common = CommonParams.model_validate(json.loads(args.common.read_text()))
+    use_all_cores(common.threads)
+    rows = pd.DataFrame(dcgan_memory(common.memory_widths, common.memory_resolutions, device=resolve_device(common.device)))
+    measured = [c for c in ("params", "grads", "activations", "total", "cuda_peak") if c in rows]
+    with atomic_path(args.out) as tmp:
+        rows.to_csv(tmp, index=False)
+    memory_figure(rows, args.figure)
+    with_bn = rows[rows["batch_norm"]].set_index(["network", "resolution", "width"])["total"]
+    without = rows[~rows["batch_norm"]].set_index(["network", "resolution", "width"])["total"]
+    saving = (100 * (1 - without / with_bn)).round(2)
+    print(f"memory: {len(rows)} passes ({', '.join(measured)}); removing batch norm saves "
+          f"{saving.min():.1f}-{saving.max():.1f}% (paper 004: 1.2-7%)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--common", type=Path, required=True, help="validated baselines.common (JSON)")
+    parser.add_argument("--out", type=Path, required=True, help="CSV: one row per network, resolution, width, batch norm")
+    parser.add_argument("--figure", type=Path, required=True)
+    stage_main(run, parser)

@@ -1,0 +1,33 @@
+"""Stage ``params`` of baselines/dvc.yaml: validate the ``baselines`` section before any system trains.
+
+As the main pipeline's ``params`` stage: a bad value fails here, in one line naming its key, and
+the persisted files below (and every system's outputs) stay as they were. One file per system,
+so changing one system's params reruns only that system.
+"""
+
+import argparse
+from pathlib import Path
+
+from cxrsynth.cli import stage_main
+from cxrsynth.config.base import load_section
+from cxrsynth.config.baselines import BaselinesParams
+from cxrsynth.io import write_json
+
+
+def run(args: argparse.Namespace) -> None:
+    params = load_section(BaselinesParams, args.params)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for stale in set(args.out.glob("*.json")) - {args.out / f"{n}.json" for n in ("common", "systems", *params.systems)}:
+        stale.unlink()  # a system removed from params.yaml
+    write_json(args.out / "common.json", params.common.model_dump(mode="json"))
+    write_json(args.out / "systems.json", list(params.systems))  # the table's row order
+    for name, system in params.systems.items():
+        write_json(args.out / f"{name}.json", system.model_dump(mode="json"))
+    print(f"baselines params: {len(params.systems)} systems valid")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--out", type=Path, required=True, help="folder for common.json, systems.json and one <system>.json each")
+    stage_main(run, parser)
