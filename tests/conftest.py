@@ -71,3 +71,23 @@ def copy_repo(dest: Path, prepare=None) -> Path:
     sh([*git, "add", "-A"], dest)
     sh([*git, "commit", "-qm", "copy"], dest)
     return dest
+
+
+def make_study(folder: Path, grids: int = 2, grid_size: int = 6, pairs: int = 3, display_size: int = 64,
+               seed: int = 0) -> Path:
+    """A reader study of random films (bright 'real', dark 'generated', so a scorer can tell them apart)."""
+    from cxrsynth.reader_study.design import Films, plan_truth, write_study
+
+    rng = np.random.default_rng(seed)
+    screens = plan_truth(grids, grid_size, pairs, 0.5, rng)
+    real = Films(rng.integers(128, 256, size=(60, 16, 16), dtype=np.uint8), [f"real_{i}.png" for i in range(60)])
+    generated = Films(rng.integers(0, 128, size=(60, 16, 16), dtype=np.uint8), [f"gen_{i}.png" for i in range(60)])
+    folder.mkdir(parents=True)
+    write_study(folder, screens, real, generated, display_size, rng, {"test": True})
+    return folder
+
+
+@pytest.fixture
+def study(tmp_path) -> Path:
+    """A small study folder: 2 grids of 6 and 3 pairs at 64 px."""
+    return make_study(tmp_path / "study")

@@ -191,6 +191,27 @@ def test_synthetic_training_is_well_above_chance(repo):
     assert "paper: class generated" in (repo / "metrics" / "synthetic_auroc.md").read_text()
 
 
+def test_reader_study_runs_with_simulated_readers_marked_simulated(repo):
+    """The demo's reader study: the paper's design, answered by 8 simulated readers through the app."""
+    from PIL import Image
+
+    result = json.loads((repo / "metrics" / "reader_study.json").read_text())
+    assert result["simulated"] is True and "not radiologists" in result["note"] and result["human"]["readers"] == 0
+    design = result["design"]
+    assert (design["screens"], design["films"], design["display_size"]) == (26, 76, 260)
+    assert design["real_films"] + design["generated_films"] == 76
+    simulated = result["simulated_readers"]
+    assert simulated["readers"] == 8 and simulated["readers_by_grade"] == {"consultant": 3, "registrar": 5}
+    for quantity in ("real_called_real", "generated_called_real", "hype_inf", "pair_accuracy"):
+        value = simulated["pooled"][quantity]
+        assert 0 <= value["ci"][0] <= value["rate"] <= value["ci"][1] <= 1, quantity
+    answers = pd.read_csv(repo / "data" / "reader_study_answers.csv")
+    assert len(answers) == 8 * 76 and set(answers["kind"]) == {"SIMULATED"}
+    films = sorted((repo / "data" / "reader_study" / "images").glob("*.png"))
+    assert len(films) == 76 and {Image.open(f).size for f in films} == {(260, 260)}
+    assert (repo / "metrics" / "reader_study.png").stat().st_size > 10_000
+
+
 def test_committed_metrics_come_from_this_pipeline(repo):
     """The metrics committed in the repo are what a fresh run of the demo produces."""
     for name in ("prepare.json", "split.json", "split_prevalence.csv"):
@@ -216,7 +237,8 @@ def test_second_repro_does_nothing_and_status_is_clean(repo):
     dag = sh(["dvc", "dag"], repo)
     assert all(stage in dag for stage in ("download", "prepare", "split", "train_classifier", "train_gan",
                                           "real_features", "fid", "prevalence", "d_classifier", "verifier",
-                                          "archive", "privacy", "embed", "synthetic_auroc"))
+                                          "archive", "privacy", "embed", "synthetic_auroc", "reader_design",
+                                          "reader_study"))
 
 
 def tree_digest(*folders: Path) -> dict[str, str]:
@@ -239,6 +261,7 @@ BAD_VALUES = {  # one bad value per section: (key as written in params.yaml, rep
     "archive": ("  scorer: densenet ", "  scorer: inception "),
     "embed": ("  init: random ", "  init: sideways "),
     "synth": ("\n  val_fraction: 0.125", "\n  val_fraction: 1.5"),
+    "reader_study": ("  display_size: 260\n", "  display_size: 10\n"),
 }
 
 

@@ -12,6 +12,7 @@ from cxrsynth.config.gan import GANParams
 from cxrsynth.config.prepare import PrepareParams
 from cxrsynth.config.prevalence import PrevalenceParams
 from cxrsynth.config.privacy import PrivacyParams
+from cxrsynth.config.reader_study import ReaderStudyParams
 from cxrsynth.config.split import SplitParams
 from cxrsynth.config.synth import SynthParams
 from cxrsynth.errors import ParamsError
@@ -19,7 +20,7 @@ from cxrsynth.errors import ParamsError
 SECTIONS: dict[str, type[Section]] = {
     model.section: model
     for model in (DataParams, PrepareParams, SplitParams, ClassifierParams, GANParams, FIDParams,
-                  PrevalenceParams, PrivacyParams, ArchiveParams, EmbedParams, SynthParams)
+                  PrevalenceParams, PrivacyParams, ArchiveParams, EmbedParams, SynthParams, ReaderStudyParams)
 }
 
 

@@ -1,0 +1,99 @@
+"""A real browser (Debian's chromium, driven by Playwright) through a whole reader-study session.
+
+Playwright never downloads a browser here: it launches the system chromium through
+``executable_path``. Without chromium the test skips, except under CI (``CI=true``), where
+``.ci/run`` installs it and a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from cxrsynth.reader_study.answers import AnswersDB, read_answers
+from cxrsynth.reader_study.app import create_app
+from cxrsynth.reader_study.design import Design
+from cxrsynth.reader_study.simulated import running_server
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# flags for a closed network: no background connections, no first-run work (see README: tests)
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is not installed (.ci/run installs Debian's chromium package)")
+        pytest.skip("chromium is not installed: apt-get install chromium (README: tests)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+def test_a_reader_answers_every_screen_in_a_browser(browser, study, tmp_path):
+    answers = tmp_path / "answers.sqlite"
+    db = AnswersDB(answers, Design(study).study_id)
+    token = db.add_reader()
+    design = Design(study)
+    with running_server(create_app(study, answers)) as url:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"{url}/r/{token}")
+        page.check("input[value=registrar]")
+        page.click("#start")
+        page.wait_for_url(f"{url}/r/{token}/screen/0")
+        assert page.locator("img").count() == 6 and page.title() == "Grid 1 of 2"
+
+        ticked = {0: [1, 4], 1: [0, 2, 5]}
+        for n in (0, 1):
+            for position in ticked[n]:
+                page.check(f"input[value='{position}']")
+                page.wait_for_selector("#status:text('Saved')")
+            page.click("#next")
+            page.wait_for_url(f"{url}/r/{token}/screen/{n + 1}")
+        # back to the second grid: its ticks are as left; untick one and come forward again
+        page.click("#back")
+        page.wait_for_url(f"{url}/r/{token}/screen/1")
+        assert [page.is_checked(f"input[value='{p}']") for p in range(6)] == [True, False, True, False, False, True]
+        page.uncheck("input[value='5']")
+        page.wait_for_selector("#status:text('Saved')")
+        ticked[1] = [0, 2]
+        page.click("#next")
+        page.wait_for_url(f"{url}/r/{token}/screen/2")
+
+        # the first pair, then the tab is closed; a new tab resumes at the second pair
+        assert page.is_disabled("#next")  # a pair needs a choice
+        page.check("input[value='1']")
+        page.wait_for_selector("#status:text('Saved')")
+        page.click("#next")
+        page.wait_for_url(f"{url}/r/{token}/screen/3")
+        page.close()
+        page = context.new_page()
+        page.goto(f"{url}/r/{token}")
+        page.wait_for_url(f"{url}/r/{token}/screen/3")
+        chosen = {2: 1, 3: 0, 4: 1}
+        for n in (3, 4):
+            page.check(f"input[value='{chosen[n]}']")
+            page.wait_for_selector("#status:text('Saved')")
+            page.click("#next")
+        page.wait_for_url(f"{url}/r/{token}/finish")
+        page.click("#submit")
+        page.wait_for_url(f"{url}/r/{token}/thanks")
+        assert "Thank you" in page.content()
+        context.close()
+
+    _, rows = read_answers(answers)
+    calls = {(screen, position): called for _, _, _, screen, position, called in rows}
+    assert len(calls) == 2 * 6 + 3 * 2 and {r[2] for r in rows} == {"registrar"}
+    for n in (0, 1):
+        assert [calls[n, p] for p in range(6)] == [int(p in ticked[n]) for p in range(6)]
+    for n, position in chosen.items():
+        assert (calls[n, position], calls[n, 1 - position]) == (1, 0)
+    assert len(design.screens) == 5
