@@ -20,6 +20,21 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ["TORCH_HOME"] = tempfile.mkdtemp(prefix="cxrsynth-torch-home-")
 
 
+#: Debian chromium on a closed network: no background connections, no first-run work
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def system_chromium() -> str:
+    """The system chromium's path; a failure under CI (``.ci/run`` installs it), else a skip."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is not installed (.ci/run installs Debian's chromium package)")
+        pytest.skip("chromium is not installed: apt-get install chromium (README: Set up)")
+    return path
+
+
 @pytest.fixture(scope="session")
 def real_table():
     """The real v2020 table as shipped by torchxrayvision (112,120 rows)."""

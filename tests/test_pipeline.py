@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, copy_repo, sh
+from conftest import CHROMIUM_FLAGS, ROOT, copy_repo, sh, system_chromium
 
 from cxrsynth.data.store import ImageStore
 from cxrsynth.labels import FINDINGS, LABELS
@@ -212,6 +212,73 @@ def test_reader_study_runs_with_simulated_readers_marked_simulated(repo):
     assert (repo / "metrics" / "reader_study.png").stat().st_size > 10_000
 
 
+def metrics_outputs() -> set[str]:
+    """Every metrics/ output of the main pipeline but the report's own."""
+    import yaml
+
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    return {path for name, stage in stages.items() if name != "report" for out in stage.get("outs", [])
+            for path in ([out] if isinstance(out, str) else list(out)) if path.startswith("metrics/")}
+
+
+def test_the_report_uses_every_metrics_output_and_depends_on_it(repo):
+    """A new stage cannot be left out of the report: each of its metrics outputs is read by the report
+    (a folder output: some file in it) and is a dependency of the report stage."""
+    import yaml
+
+    from cxrsynth.report.render import to_html
+    from cxrsynth.report.sections import Context, build
+    from cxrsynth.report.sources import Metrics
+
+    metrics = Metrics(repo / "metrics")
+    ctx = Context(demo=True, gan_resolution=32, classifier_size=32, extractors=("classifier",))
+    to_html(_provenance(repo, metrics), build(metrics, ctx), metrics)
+    used = {f"metrics/{name}" for name in metrics.used}
+    for out in sorted(metrics_outputs()):
+        assert out in used or any(u.startswith(out + "/") for u in used), f"{out} is not in the report"
+    deps = set(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["report"]["deps"])
+    assert metrics_outputs() <= deps
+
+
+def _provenance(repo, metrics) -> dict:
+    from cxrsynth.report.provenance import provenance, read_params
+
+    params = read_params(repo / "data" / "params")
+    stages = sorted(p.stem for p in (repo / "metrics" / "provenance").glob("*.json") if p.stem != "report")
+    return provenance(metrics, params, stages, "params.yaml", "test")
+
+
+def test_the_report_page_loads_nothing_from_the_network_and_shows_every_section(repo, tmp_path):
+    """The written report, opened in Debian's chromium: every request is the page itself or a data URI,
+    every figure decodes, every section is there; the simulated reader study is marked."""
+    import re
+
+    page_html = (repo / "metrics" / "report.html").read_text()
+    assert not re.search(r"(src|href)\s*=\s*['\"]?(https?:)?//", page_html)
+    assert "SIMULATED" in page_html and "Not comparable" in page_html and "Embedded demo" in page_html
+    markdown = (repo / "metrics" / "report.md").read_text()
+    for figure in re.findall(r"!\[[^]]*\]\(([^)]+)\)", markdown):
+        assert (repo / "metrics" / figure).is_file(), figure
+    chromium = system_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
+        page = browser.new_page()
+        requests = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto((repo / "metrics" / "report.html").as_uri())
+        page.wait_for_load_state("load")
+        broken = page.evaluate("[...document.images].filter(i => !i.complete || i.naturalWidth === 0).length")
+        images = page.evaluate("document.images.length")
+        headings = page.evaluate("[...document.querySelectorAll('h2')].map(h => h.id)")
+        page.screenshot(path=tmp_path / "report.png", full_page=True)
+        browser.close()
+    assert all(url.startswith(("file:", "data:")) for url in requests), [u[:80] for u in requests]
+    assert images >= 15 and broken == 0
+    assert headings[:2] == ["provenance", "data"] and {"fid", "table2", "reader", "privacy"} <= set(headings)
+
+
 def test_committed_metrics_come_from_this_pipeline(repo):
     """The metrics committed in the repo are what a fresh run of the demo produces."""
     for name in ("prepare.json", "split.json", "split_prevalence.csv"):
@@ -238,7 +305,7 @@ def test_second_repro_does_nothing_and_status_is_clean(repo):
     assert all(stage in dag for stage in ("download", "prepare", "split", "train_classifier", "train_gan",
                                           "real_features", "fid", "prevalence", "d_classifier", "verifier",
                                           "archive", "privacy", "embed", "synthetic_auroc", "reader_design",
-                                          "reader_study"))
+                                          "reader_study", "report"))
 
 
 def tree_digest(*folders: Path) -> dict[str, str]:

@@ -7,32 +7,22 @@ Playwright never downloads a browser here: it launches the system chromium throu
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
+from conftest import CHROMIUM_FLAGS, system_chromium
 
 from cxrsynth.reader_study.answers import AnswersDB, read_answers
 from cxrsynth.reader_study.app import create_app
 from cxrsynth.reader_study.design import Design
 from cxrsynth.reader_study.simulated import running_server
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-# flags for a closed network: no background connections, no first-run work (see README: tests)
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
-
 
 @pytest.fixture(scope="module")
 def browser():
-    if CHROMIUM is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is not installed (.ci/run installs Debian's chromium package)")
-        pytest.skip("chromium is not installed: apt-get install chromium (README: tests)")
+    chromium = system_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
 

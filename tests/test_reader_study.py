@@ -221,6 +221,10 @@ def test_add_reader_prints_a_working_link(study, tmp_path):
     reader = AnswersDB(answers, Design(study).study_id).reader(token)
     assert reader.grade == "registrar" and reader.kind == "human"
     assert token not in answers.read_bytes().decode("latin-1")  # only its hash is stored
+    status = subprocess.run([sys.executable, "-m", "cxrsynth.reader_study", "status", "--study", str(study),
+                             "--answers", str(answers)], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"1\s+human\s+registrar\s+0/5\s+0\s+no", status) and "0 of 1 readers submitted" in status
+    assert token not in status
     bad = subprocess.run([sys.executable, "-m", "cxrsynth.reader_study", "add-reader", "--study",
                           str(tmp_path / "nowhere"), "--answers", str(answers)], capture_output=True, text=True, check=False)
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "nowhere" in bad.stderr

@@ -101,3 +101,30 @@ def test_a_bug_keeps_its_traceback_and_user_errors_take_one_line(tmp_path):
         user = run(error)
         assert user.returncode == 1 and len(user.stderr.strip().splitlines()) == 1, user.stderr
         assert user.stderr.startswith("error: ") and "Traceback" not in user.stderr
+
+
+WARNING_STAGE = """import argparse, os, tempfile, warnings
+from cxrsynth.cli import stage_main
+
+def run(args):
+    import torch  # noqa: F401  (the record names the device torch would use)
+    for _ in range(3):  # one entry, however often it is raised
+        warnings.warn(f"checkpoint folder {tempfile.gettempdir()}/run-x1y2 is not empty", UserWarning)
+    warnings.warn(f"weights not in {os.getcwd()}/weights; training from random initialisation", RuntimeWarning)
+
+stage_main(run, argparse.ArgumentParser())
+"""
+
+
+def test_provenance_records_device_versions_and_every_warning_machine_independently(tmp_path):
+    import json
+
+    (tmp_path / "stage.py").write_text(WARNING_STAGE)
+    result = subprocess.run([sys.executable, str(tmp_path / "stage.py"), "--provenance", "p.json"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "warning: checkpoint folder" in result.stderr  # still shown as it happens, one line
+    record = json.loads((tmp_path / "p.json").read_text())
+    assert record["stage"] == "stage" and record["device"].startswith(("cpu: ", "cuda: ")) and "torch" in record
+    assert record["warnings"] == ["UserWarning: checkpoint folder <tmp> is not empty",
+                                  "RuntimeWarning: weights not in ./weights; training from random initialisation"]

@@ -7,10 +7,12 @@ alone opens no reader's page. The database remembers the study it belongs to and
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,19 +154,36 @@ class AnswersDB:
             db.close()
 
 
-def read_answers(path: str | Path) -> tuple[str, list[tuple]]:
-    """(study ID, rows) of a finished database read-only, one row per answer of a reader who submitted:
-    (reader id, kind, grade, screen, position, called_real)."""
+@contextlib.contextmanager
+def _read_only(path: str | Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection; a file that is not an answers database is the user's error, in one line."""
     db = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
     try:
-        study = db.execute("SELECT value FROM meta WHERE key = 'study_id'").fetchone()
-        rows = db.execute("SELECT r.id, r.kind, r.grade, a.screen, a.position, a.called_real FROM answers a "
-                          "JOIN readers r ON r.id = a.reader_id WHERE r.submitted_at IS NOT NULL "
-                          "ORDER BY r.id, a.screen, a.position").fetchall()
+        yield db
     except sqlite3.DatabaseError as err:
         raise InputError(f"{path}: not a reader-study answers database ({err})") from None
     finally:
         db.close()
+
+
+def progress_table(path: str | Path) -> list[tuple]:
+    """One row per reader, for the study's coordinator: (id, kind, grade, screens done, answers,
+    created, submitted), times as Unix seconds or None; never a token."""
+    with _read_only(path) as db:
+        return db.execute(
+            "SELECT r.id, r.kind, r.grade, (SELECT COUNT(*) FROM screens_done d WHERE d.reader_id = r.id), "
+            "(SELECT COUNT(*) FROM answers a WHERE a.reader_id = r.id), r.created_at, r.submitted_at "
+            "FROM readers r ORDER BY r.id").fetchall()
+
+
+def read_answers(path: str | Path) -> tuple[str, list[tuple]]:
+    """(study ID, rows) of a finished database read-only, one row per answer of a reader who submitted:
+    (reader id, kind, grade, screen, position, called_real)."""
+    with _read_only(path) as db:
+        study = db.execute("SELECT value FROM meta WHERE key = 'study_id'").fetchone()
+        rows = db.execute("SELECT r.id, r.kind, r.grade, a.screen, a.position, a.called_real FROM answers a "
+                          "JOIN readers r ON r.id = a.reader_id WHERE r.submitted_at IS NOT NULL "
+                          "ORDER BY r.id, a.screen, a.position").fetchall()
     if study is None:
         raise InputError(f"{path}: not a reader-study answers database (no study ID)")
     return study[0], rows

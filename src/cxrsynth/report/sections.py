@@ -1,0 +1,340 @@
+"""The report's results in paper 001's order, each beside the paper's numbers where the paper gives them.
+
+Every function reads what it shows through ``Metrics`` (so the files it used are known) and says in
+a ``Note`` when its numbers cannot stand beside the paper's as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cxrsynth.labels import LABELS
+from cxrsynth.reader_study import paper as reader_paper
+from cxrsynth.reference import TABLE1_FID, TABLE2_AUROC, TABLE2_AVERAGE
+from cxrsynth.report.blocks import Data, Figure, Note, Section, Table, Text
+from cxrsynth.report.figures import classifier_curves, gan_curves, phase_strip
+from cxrsynth.report.sources import Metrics
+
+DASH = "–"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What decides whether a number compares with the paper's."""
+
+    demo: bool
+    gan_resolution: int
+    classifier_size: int
+    extractors: tuple[str, ...]
+
+    def data_note(self) -> Note | None:
+        if self.demo:
+            return Note("Embedded demo: rendered 64 px phantoms with real NIH metadata rows, not NIH films. These "
+                        "numbers show that the stage works; they are not comparable with the paper's.")
+        return None
+
+
+def _f(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return DASH
+    return f"{value:.{digits}f}"
+
+
+def _pct(value, digits: int = 1) -> str:
+    return DASH if value is None else f"{100 * value:.{digits}f}%"
+
+
+def _notes(*notes: Note | None) -> list[Note]:
+    return [n for n in notes if n is not None]
+
+
+def data_section(m: Metrics, ctx: Context) -> Section:
+    prepare = m.json("prepare.json")
+    table = pd.DataFrame({"images": prepare["label_counts"]}).rename_axis("label")
+    table["share"] = [_pct(v / prepare["images"]) for v in table["images"]]
+    return Section("data", "Data", "section 3.1 (NIH ChestX-ray14)", [
+        Text(f"{prepare['images']:,} films of {prepare['patients']:,} patients after repair "
+             f"({prepare['rejected']} rejected, {prepare['converted_to_grey']} converted to grey), stored at "
+             f"{', '.join(map(str, prepare['levels']))} px. The paper: 112,120 films of 30,805 patients, "
+             "75% normal, Infiltration the most frequent finding (10%), Hernia the rarest (0.5%)."),
+        *_notes(ctx.data_note()),
+        Table(table, "Films per label (metrics/prepare.json)"),
+        Figure("prepare_samples.png", "Stored films, one row per label"),
+    ])
+
+
+def split_section(m: Metrics, ctx: Context) -> Section:
+    split = m.json("split.json")
+    sizes = pd.DataFrame({s: split[s] for s in ("train", "val", "test")}).T.rename_axis("split")
+    long = m.csv("split_prevalence.csv")
+    wide = long.pivot(index="label", columns="split", values="prevalence_pct").reindex(LABELS).round(2)
+    return Section("split", "Patient-level iterative-stratified split", "section 3.1", [
+        Text(f"Method {split['method']} (patients weighted by {split['weighting']}); patients in two splits: "
+             f"{split['patient_overlap']}; largest gap between a split's and the whole set's label prevalence: "
+             f"{split['max_prevalence_deviation_pp']:.2f} percentage points. The paper stratifies patients "
+             "iteratively into 70/10/20 and reports no deviation."),
+        Table(sizes, "Split sizes (metrics/split.json)"),
+        Figure("split_prevalence.png", "Label prevalence per split"),
+        Data("split_prevalence.csv", wide),
+    ])
+
+
+def classifier_section(m: Metrics, ctx: Context) -> Section:
+    ours = m.json("classifier.json")
+    d = m.json("d_classifier.json")
+    roc = m.csv("classifier_roc.csv")
+    at_10 = roc[roc["fpr"] <= 0.10].groupby("class")["tpr"].max()
+    table = pd.DataFrame({
+        "AUROC (this run)": [_f(ours["test_auroc"].get(k)) for k in LABELS],
+        "paper (DenseNet-121 on real)": [_f(TABLE2_AUROC[k][2]) for k in LABELS],
+        "TPR at FPR 10%": [_f(at_10.get(k)) for k in LABELS],
+        "re-purposed discriminator": [_f(d["test_auroc"].get(k)) for k in LABELS],
+        "test positives": [ours["test_positives"].get(k, DASH) for k in LABELS],
+    }, index=pd.Index(LABELS, name="label"))
+    table.loc["macro"] = [_f(ours["test_auroc_macro"]), _f(TABLE2_AVERAGE[2]), DASH, _f(d["test_auroc_macro"]), DASH]
+    return Section("classifier", "DenseNet-121 classifier", "section 3.2; Table 2, real column", [
+        Text(f"Test macro AUROC {ours['test_auroc_macro']:.3f} (paper: {TABLE2_AVERAGE[2]:.3f}) at "
+             f"{ours['input_size']} px after {ours['epochs']} epochs (best {ours['best_epoch']}). The trained "
+             f"discriminator, given a new head and fine-tuned the same way, reaches {d['test_auroc_macro']:.3f}."),
+        *_notes(ctx.data_note(),
+                Note(f"Trained at {ctx.classifier_size} px, the generator's side, not at the paper's full "
+                     "resolution.") if ctx.classifier_size < 256 else None,
+                Note("Started from random weights: no ImageNet file was in weights/densenet121/ (the paper "
+                     "starts from ImageNet).") if ours.get("weights") in (None, "none") else None),
+        Table(table, "Test AUROC per label (metrics/classifier.json, d_classifier.json, classifier_roc.csv)"),
+        Figure("classifier_roc.png", "Test ROC curve per label"),
+        Figure("classifier_curves.png", "Training: loss and validation macro AUROC per epoch (DVCLive)",
+               classifier_curves(m)),
+    ])
+
+
+def gan_section(m: Metrics, ctx: Context) -> Section:
+    gan = m.json("gan.json")
+    table = pd.DataFrame({"value": {
+        "architecture": gan["arch"], "final side (px)": gan["resolution"], "images shown": f"{gan['images_shown']:,}",
+        "phases": len(gan["phases"]), "final D loss": _f(gan["final_loss_d"]), "final G loss": _f(gan["final_loss_g"]),
+        "D loss mean / std over training": f"{_f(gan['d_loss']['mean'])} / {_f(gan['d_loss']['std'])}",
+        "processes": gan["processes"]}}).rename_axis("quantity")
+    return Section("gan", "Progressive growing GAN", "section 3.3", [
+        Text("WGAN-GP progressive growing GAN with an exponential moving average of the generator's weights, "
+             "grown one resolution at a time with fade-ins."),
+        *_notes(ctx.data_note(),
+                Note(f"Grown to {ctx.gan_resolution} px on {gan['images_shown']:,} images shown; the paper grows to "
+                     "1024 px with 800,000 images per fade-in and per stabilisation.") if ctx.gan_resolution < 1024
+                else None),
+        Table(table, "Training (metrics/gan.json)"),
+        Figure("gan_samples.png", "Samples of the exported (EMA) generator"),
+        Figure("gan_phases.png", "One sample grid per phase (DVCLive)", phase_strip(m, gan["phases"])),
+        Figure("gan_curves.png", "Critic and generator losses by images shown, phases marked (DVCLive)",
+               gan_curves(m)),
+    ])
+
+
+def fid_section(m: Metrics, ctx: Context) -> Section:
+    fid = m.json("fid.json")
+    long = m.csv("fid_table1.csv")
+    wide = long.pivot(index="split", columns="extractor", values="fid")
+    order = [k for k in TABLE1_FID if k in wide.index] + [k for k in wide.index if k not in TABLE1_FID]
+    table = wide.reindex(order).map(_f)
+    table.columns = [f"{c} features (this run)" for c in table.columns]
+    table["paper (Inception)"] = [_f(TABLE1_FID.get(k), 2) for k in order]
+    matrix = m.csv("fid_classes.csv").pivot_table(index="a", columns="b", values="fid", aggfunc="first").round(1)
+    mds = m.csv("fid_mds.csv").set_index("label").round(2)
+    smallest = ", ".join(f"{k}: {'yes' if v else 'no'}" for k, v in fid["stratified_is_smallest"].items())
+    return Section("fid", "Fréchet distance split validation", "Table 1 and Figure 5", [
+        Text(f"Fréchet distances between halves of the real images split by stratification, by sex and by "
+             f"finding (No Finding against each), and between real and {fid['n_generated']:,} generated images. "
+             f"The stratified halves are the closest pair, as in the paper: {smallest}."),
+        *_notes(ctx.data_note(),
+                Note("Distances on the real-trained classifier's features, not Inception's (no Inception weights "
+                     "file in weights/inception/): a different scale from the paper's column; compare the order "
+                     "of rows, not values.") if "inception" not in ctx.extractors else None,
+                Note(f"Images at {fid['resolution']} px; the paper's at full resolution.")
+                if fid["resolution"] < 256 else None),
+        Table(table, "Table 1 (metrics/fid_table1.csv, fid.json)"),
+        Figure("fid_classes.png", "Figure 5: classes placed by multidimensional scaling of their Fréchet distances"),
+        Data("fid_mds.csv", mds),
+        Data("fid_classes.csv", matrix),
+    ])
+
+
+def prevalence_section(m: Metrics, ctx: Context) -> Section:
+    summary = m.json("prevalence.json")
+    long = m.csv("prevalence.csv")
+    rows = {}
+    for _, r in long.iterrows():
+        label = r["bar"].split(" | ")[0]
+        rows.setdefault(label, {})[r["set"]] = f"{r['prevalence_pct']:.1f} ({r['lo_pct']:.1f}-{r['hi_pct']:.1f})"
+    table = pd.DataFrame(rows).T.rename_axis("label")
+    table.columns = [f"{c} % (95% CI)" for c in table.columns]
+    below = [k for k, v in summary["per_label"].items()
+             if not v.get("excluded") and v["generated"]["hi"] < v["real"]["lo"]]
+    return Section("prevalence", "Label prevalence of generated images", "Figure 6", [
+        Text(f"The real-trained classifier labels {summary['n_real']:,} real ({summary['real_subset']} split) and "
+             f"{summary['n_generated']:,} generated images; {summary['n_bootstrap']:,} bootstrap resamples give "
+             f"the {summary['level']:.0%} intervals. Significantly rarer in generated images: "
+             f"{', '.join(below) or 'none'}. The paper found most labels rarer in generated images except "
+             "Atelectasis, Cardiomegaly, Infiltration and No Finding (mode dropping); it gives a figure, not numbers."),
+        *_notes(ctx.data_note(),
+                Note(f"Left out (the classifier labels them unreliably on real test images): "
+                     f"{', '.join(summary['labels_excluded'])}.") if summary["labels_excluded"] else None),
+        Table(table, "Prevalence (metrics/prevalence.csv)"),
+        Figure("prevalence.png", "Figure 6: prevalence, real against generated"),
+    ])
+
+
+def archive_examples_section(m: Metrics, ctx: Context) -> Section:
+    archive = m.json("archive.json")
+    return Section("examples", "Class-optimised images and follow-up series", "Figures 7 and 8", [
+        Text(f"Latents optimised towards each class with the {archive['scorer']} scorer (Algorithm 1), and "
+             "follow-up films sampled around each optimised latent (N(0, 0.2) per coordinate)."),
+        *_notes(ctx.data_note()),
+        Figure("archive_classes.png", "Figure 7: class-optimised images, one row per class"),
+        Figure("archive_follow_ups.png", "Figure 8: follow-up series of synthetic patients"),
+    ])
+
+
+def archive_mix_section(m: Metrics, ctx: Context) -> Section:
+    archive = m.json("archive.json")
+    labels = archive["labels"]
+    table = pd.DataFrame({
+        "source %": {k: f"{v['source_pct']:.1f}" for k, v in labels.items()},
+        "archive %": {k: f"{v['archive_pct']:.1f}" for k, v in labels.items()},
+        "ratio": {k: f"{v['ratio']:.2f}" for k, v in labels.items()},
+        "within tolerance": {k: "yes" if v["within_tolerance"] else "NO" for k, v in labels.items()},
+    }).rename_axis("label")
+    long = m.csv("archive_prevalence.csv")
+    filt = archive["privacy_filter"]
+    return Section("archive", "The synthetic archive's label mix", "section 4.5 (archive of comparable size)", [
+        Text(f"{archive['images']:,} images of {archive['patients']:,} synthetic patients "
+             f"({archive['delivered_fraction']:.1%} of the plan delivered); {archive['labels_within_tolerance']} of "
+             f"15 labels within tolerance of the source's prevalence. The privacy filter replaced "
+             f"{filt['replaced_patients']} flagged patients ({filt['replaced_images']} images). The paper asks for "
+             "labels \"in a similar proportion to the source\" and gives no numbers."),
+        *_notes(ctx.data_note()),
+        Table(table, "Label prevalence, source against archive (metrics/archive.json)"),
+        Figure("archive_prevalence.png", "Archive label mix against the source"),
+        Data("archive_prevalence.csv", long.pivot(index="label", columns="set", values="prevalence_pct")),
+    ])
+
+
+def table2_section(m: Metrics, ctx: Context) -> Section:
+    synth = m.json("synthetic_auroc.json")
+    embed = m.json("embed.json")
+    columns = ("embedded", "class_generated", "real")
+    rows = {}
+    for label in LABELS:
+        ours = synth["per_class"].get(label, {})
+        rows[label] = [_f(ours.get(c)) for c in columns] + [_f(v) for v in TABLE2_AUROC[label]]
+    rows["macro"] = [_f(synth["macro"][c]) for c in columns] + [_f(v) for v in TABLE2_AVERAGE]
+    table = pd.DataFrame(rows, index=[*columns, *(f"paper: {c}" for c in columns)]).T.rename_axis("label")
+    ratio = synth["macro"]["class_generated"] / synth["macro"]["real"]
+    paper_ratio = TABLE2_AVERAGE[1] / TABLE2_AVERAGE[2]
+    return Section("table2", "Classifiers trained on synthetic images, tested on real ones", "Table 2", [
+        Text(f"Class-generated training reaches {ratio:.0%} of the real-trained macro AUROC "
+             f"({synth['macro']['class_generated']:.3f} against {synth['macro']['real']:.3f}; the paper: "
+             f"{paper_ratio:.0%}). The embedded column regenerates {embed['images']:,} real images through an "
+             f"encoder trained on {embed['encoder_train_images']:,} generator samples (held-out latent MSE "
+             f"{embed['heldout']['latent_mse']:.3f}, against {embed['heldout_latent_mse_predicting_zero']:.3f} for "
+             f"predicting zero)."),
+        *_notes(ctx.data_note(),
+                Note(f"All three classifiers at {synth['input_size']} px for {synth['max_epochs']} epochs from "
+                     "random weights; the paper's at full resolution from ImageNet.")
+                if synth["input_size"] < 256 else None),
+        Table(table, "Table 2: test AUROC (metrics/synthetic_auroc.json)"),
+        Figure("synthetic_auroc.png", "Table 2 as bars"),
+        Figure("embed_pairs.png", "The embedded baseline: real images and their regenerations"),
+        Data("synthetic_auroc.csv", m.csv("synthetic_auroc.csv").pivot(index="class", columns="training",
+                                                                       values="auroc")),
+        Data("synthetic_auroc.md", pd.DataFrame(), text=m.text("synthetic_auroc.md")),
+    ])
+
+
+def reader_section(m: Metrics, ctx: Context) -> Section:
+    result = m.json("reader_study.json")
+    names = {"real_called_real": "real films called real", "generated_called_real": "generated films called real",
+             "hype_inf": "HYPE∞", "pair_accuracy": "pairs: real film chosen"}
+
+    def cell(value: dict | None) -> str:
+        return DASH if not value else f"{value['rate']:.0%} ({value['ci'][0]:.0%}-{value['ci'][1]:.0%})"
+
+    table = pd.DataFrame({"paper (8 radiologists)": {names[k]: cell(v) for k, v in reader_paper.RESULTS.items()}})
+    for key, title in (("human", "radiologists (this study)"), ("simulated_readers", "SIMULATED readers")):
+        population = result[key]
+        if population.get("readers"):
+            table[f"{title}, n = {population['readers']}"] = [cell(population["pooled"].get(k)) for k in names]
+    design = result["design"]
+    return Section("reader", "Radiologist review: real or generated?", "section 4.4", [
+        Text(f"{design['grids']} grids of {design['grid_size']} films and {design['pairs']} pairs at "
+             f"{design['display_size']} px, {design['real_films']} real and {design['generated_films']} generated "
+             f"films, served by the reader-study app. {reader_paper.NOTE}"),
+        *_notes(Note("SIMULATED: no radiologist has answered; the readers are the trained discriminator "
+                     "answering through the app. These numbers say how separable the critic finds the films, "
+                     "not how realistic they look to a radiologist.") if result["simulated"] else None,
+                ctx.data_note()),
+        Table(table, "Rates with 95% intervals (metrics/reader_study.json)"),
+        Figure("reader_study.png", "Reader study beside the paper's"),
+    ])
+
+
+def privacy_section(m: Metrics, ctx: Context) -> Section:
+    privacy = m.json("privacy.json")
+    rows = {}
+    for key, name in (("archive", "archive (after the filter)"), ("real_test", "real test films (new patients)"),
+                      ("real_training", "real training films (positive control)")):
+        p = privacy[key]
+        rows[name] = {"images": p["images"], "flagged": _pct(p["flagged_fraction"]),
+                      "by verifier": _pct(p["flagged_fraction_by"]["verifier"]),
+                      "by pixels": _pct(p["flagged_fraction_by"]["pixel"]),
+                      "by features": _pct(p["flagged_fraction_by"]["feature"])}
+    thresholds = privacy["thresholds"]
+    return Section("privacy", "Privacy audit", "not in the paper (its introduction's promise, measured)", [
+        Text(f"A siamese patient verifier tells whether two films show one patient: AUC "
+             f"{privacy['verifier']['test_auc']:.3f} on pairs of test patients it never saw. Every archive image "
+             f"is searched against every training image; {privacy['archive_flagged_before_filter']} were flagged "
+             f"before the filter and {privacy['archive_flagged_after_filter']} after it. Thresholds: verifier score "
+             f"{thresholds['verifier_score']:.3f} ({thresholds['false_match_rate']:.0%} false-match rate on "
+             f"validation films), or a nearest distance shorter than {thresholds['distance_percentile']:g}% of new "
+             "patients' films have."),
+        *_notes(ctx.data_note()),
+        Table(pd.DataFrame(rows).T.rename_axis("population"), "Flagged shares (metrics/privacy.json)"),
+        Figure("privacy.png", "Nearest-match distributions and the closest synthetic/training pairs"),
+    ])
+
+
+def baselines_section(m: Metrics, ctx: Context) -> Section:
+    summary = m.json("baselines.json", required=False)
+    if summary is None:
+        return Section("baselines", "Baselines of papers 002-004", "papers 002-004", [
+            Text("Not run yet: `dvc repro baselines/dvc.yaml`, then `dvc repro -f report` to add them here.")])
+    table = pd.DataFrame([{"system": r["system"], "paper": r["paper"], "loss": r["loss"],
+                           "FID (classifier)": _f(r.get("fid_classifier"), 1), "label-mix TV": _f(r.get("label_mix_tv")),
+                           "GAN-train AUROC": _f(r.get("gan_train_auroc"))} for r in summary["rows"]]).set_index("system")
+    claim, saving = summary["d_loss_claim"], summary["batch_norm_memory_saving_pct"]
+    blocks = [Text("Every generator judged on the same samples, labeller and test split (docs/baselines.md). "
+                   "Read from metrics/baselines.json as the baselines pipeline last wrote it: it is a separate "
+                   "pipeline, so `dvc repro -f report` refreshes this section after `dvc repro baselines/dvc.yaml`."),
+              Text(f"Paper 004's claim that FID and the mean discriminator loss are strongly inversely correlated "
+                   f"({claim['criterion']}) {'held' if claim['held'] else 'did not hold'} over its "
+                   f"{claim['configurations']} configurations (r = {claim['pearson_r_fid']['mean']:.2f}). Removing "
+                   f"batch norm saved {saving['min']:g}-{saving['max']:g}% of training memory (paper 004: "
+                   f"{saving['paper_004'][0]:g}-{saving['paper_004'][1]:g}%)."),
+              *_notes(ctx.data_note()), Table(table, "Baselines (metrics/baselines.json)")]
+    for name, caption in (("baselines.png", "FID, label mix and GAN-train AUROC per system"),
+                          ("baselines_samples.png", "Samples per system")):
+        if m.path(name, required=False) is not None:
+            blocks.append(Figure(name, caption))
+    return Section("baselines", "Baselines of papers 002-004", "papers 002-004", blocks)
+
+
+SECTIONS = (data_section, split_section, classifier_section, gan_section, fid_section, prevalence_section,
+            archive_examples_section, archive_mix_section, table2_section, reader_section, privacy_section,
+            baselines_section)
+
+
+def build(m: Metrics, ctx: Context) -> list[Section]:
+    """Every section, in the paper's order."""
+    return [make(m, ctx) for make in SECTIONS]

@@ -1,0 +1,47 @@
+"""Stage ``report``: one page with every result of the run beside paper 001's, and where each came from.
+
+Writes ``report.html`` (self-contained: figures embedded, nothing loaded from the network) and
+``report.md`` (figures linked; the report's own figures in ``--figures``). Reads every metrics
+output of the main pipeline, the validated params and each stage's provenance record; the
+baselines' table when ``baselines/dvc.yaml`` has been run (a separate pipeline: not a dependency).
+"""
+
+import argparse
+from pathlib import Path
+
+from cxrsynth.cli import stage_main
+from cxrsynth.io import atomic_dir, write_text
+from cxrsynth.report.blocks import Figure
+from cxrsynth.report.provenance import git_revision, provenance, read_params
+from cxrsynth.report.render import to_html, to_markdown
+from cxrsynth.report.sections import Context, build
+from cxrsynth.report.sources import Metrics
+
+
+def run(args: argparse.Namespace) -> None:
+    metrics = Metrics(args.metrics_dir)
+    params = read_params(args.params_dir)
+    stages = sorted(p.stem for p in (args.metrics_dir / "provenance").glob("*.json") if p.stem != "report")
+    fid = metrics.json("fid.json")
+    ctx = Context(demo=params["data"]["source"] == "demo", gan_resolution=params["gan"]["resolution"],
+                  classifier_size=params["classifier"]["input_size"], extractors=tuple(fid["extractors"]))
+    prov = provenance(metrics, params, stages, args.params, git_revision())
+    sections = build(metrics, ctx)
+    with atomic_dir(args.figures) as folder:
+        for block in (b for s in sections for b in s.blocks):
+            if isinstance(block, Figure) and block.data is not None:
+                (folder / block.name).write_bytes(block.data)
+    write_text(args.markdown, to_markdown(prov, sections, args.figures.name))
+    write_text(args.html, to_html(prov, sections, metrics))
+    print(f"report: {len(sections)} sections from {len(metrics.used)} files; {args.html}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml", help="the params file the run used (named in the report)")
+    parser.add_argument("--params-dir", type=Path, required=True, help="the params stage's validated sections")
+    parser.add_argument("--metrics-dir", type=Path, required=True)
+    parser.add_argument("--html", type=Path, required=True)
+    parser.add_argument("--markdown", type=Path, required=True)
+    parser.add_argument("--figures", type=Path, required=True, help="folder for the figures the report draws")
+    stage_main(run, parser)
