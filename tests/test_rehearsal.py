@@ -89,7 +89,8 @@ def test_every_later_stage_ran_at_256_px_and_says_what_it_missed(repo):
     table2 = metrics(repo, "synthetic_auroc")["macro"]
     assert set(table2) == {"embedded", "class_generated", "real"}
     reader = metrics(repo, "reader_study")
-    assert reader["design"]["side"] == 256 and reader["simulated_readers"]["readers"] == 2
+    assert reader["design"]["side"] == 256 and reader["design"]["generated_from"] == "samples"
+    assert reader["simulated_readers"]["readers"] == 2
     assert "Not comparable" in (repo / "metrics" / "report.html").read_text()
     status = sh(["dvc", "status", "dvc.yaml"], repo, stdout_only=True)
     assert "up to date" in status, status
