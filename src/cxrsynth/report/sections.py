@@ -92,7 +92,7 @@ def classifier_section(m: Metrics, ctx: Context) -> Section:
         "paper (DenseNet-121 on real)": [_f(TABLE2_AUROC[k][2]) for k in LABELS],
         "TPR at FPR 10%": [_f(at_10.get(k)) for k in LABELS],
         "re-purposed discriminator": [_f(d["test_auroc"].get(k)) for k in LABELS],
-        "test positives": [ours["test_positives"].get(k, DASH) for k in LABELS],
+        "test positives": [str(ours["test_positives"].get(k, DASH)) for k in LABELS],
     }, index=pd.Index(LABELS, name="label"))
     table.loc["macro"] = [_f(ours["test_auroc_macro"]), _f(TABLE2_AVERAGE[2]), DASH, _f(d["test_auroc_macro"]), DASH]
     return Section("classifier", "DenseNet-121 classifier", "section 3.2; Table 2, real column", [
