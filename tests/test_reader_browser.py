@@ -1,8 +1,7 @@
 """A real browser (Debian's chromium, driven by Playwright) through a whole reader-study session.
 
 Playwright never downloads a browser here: it launches the system chromium through
-``executable_path``. Without chromium the test skips, except under CI (``CI=true``), where
-``.ci/run`` installs it and a missing browser is a failure.
+``executable_path``. The README's set-up and ``.ci/run`` install it; without it the test fails.
 """
 
 from __future__ import annotations
