@@ -24,6 +24,9 @@ from cxrsynth.training.classifier_fit import fit_classifier, save_classifier
 
 def run(args: argparse.Namespace) -> None:
     params = load_section(ClassifierParams, args.params)
+    if params.strategy in ("auto", "ddp") and (params.devices != 1 or params.num_nodes > 1):
+        # the head runs only the final resolution's layers: DDP must expect parameters without gradients
+        params = params.model_copy(update={"strategy": "ddp_find_unused_parameters_true"})
     _, gan = load_generator(args.gan)
     torch.manual_seed(params.seed)  # the new head's initial weights
     model = discriminator_head(gan, 15, load_discriminator_state(args.gan))
@@ -31,6 +34,8 @@ def run(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="d-classifier-") as work:
         result = fit_classifier(args.store, args.split, params, Path(work), model=model, input_size=resolution)
+    if result is None:  # under DDP, global rank 0 alone evaluates and writes
+        return
     with atomic_dir(args.out) as out:
         save_classifier(out, result, params, input_size=resolution,
                         gan_config=json.loads((args.gan / "config.json").read_text()))
@@ -41,6 +46,7 @@ def run(args: argparse.Namespace) -> None:
         "thresholds": {k: round(v, 4) for k, v in result.thresholds.items()},
         "epochs": result.epochs,
         "best_epoch": result.best_epoch,
+        "processes": result.processes,
         "input_size": resolution,
     }
     write_json(args.metrics, metrics)

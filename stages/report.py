@@ -1,7 +1,8 @@
 """Stage ``report``: one page with every result of the run beside paper 001's, and where each came from.
 
-Writes ``report.html`` (self-contained: figures embedded, nothing loaded from the network) and
-``report.md`` (figures linked; the report's own figures in ``--figures``). Reads every metrics
+Writes ``report.html`` (self-contained: figures embedded, nothing loaded from the network),
+``report.md`` (figures linked; the report's own figures in ``--figures``) and the run's headline
+metrics (``--headline``: what ``dvc metrics show`` and ``dvc exp show`` list). Reads every metrics
 output of the main pipeline, the validated params and each stage's provenance record; the
 baselines' table when ``baselines/dvc.yaml`` has been run (a separate pipeline: not a dependency).
 """
@@ -10,8 +11,9 @@ import argparse
 from pathlib import Path
 
 from cxrsynth.cli import stage_main
-from cxrsynth.io import atomic_dir, write_text
+from cxrsynth.io import atomic_dir, write_json, write_text
 from cxrsynth.report.blocks import Figure
+from cxrsynth.report.headline import count_leaves, headline
 from cxrsynth.report.provenance import git_revision, provenance, read_params
 from cxrsynth.report.render import to_html, to_markdown
 from cxrsynth.report.sections import Context, build
@@ -33,7 +35,10 @@ def run(args: argparse.Namespace) -> None:
                 (folder / block.name).write_bytes(block.data)
     write_text(args.markdown, to_markdown(prov, sections, args.figures.name))
     write_text(args.html, to_html(prov, sections, metrics))
-    print(f"report: {len(sections)} sections from {len(metrics.used)} files; {args.html}")
+    numbers = headline(metrics)
+    write_json(args.headline, numbers)
+    print(f"report: {len(sections)} sections from {len(metrics.used)} files; {args.html}; "
+          f"{count_leaves(numbers)} headline metrics in {args.headline}")
 
 
 if __name__ == "__main__":
@@ -44,4 +49,6 @@ if __name__ == "__main__":
     parser.add_argument("--html", type=Path, required=True)
     parser.add_argument("--markdown", type=Path, required=True)
     parser.add_argument("--figures", type=Path, required=True, help="folder for the figures the report draws")
+    parser.add_argument("--headline", type=Path, required=True,
+                        help="the headline metrics JSON (the one file dvc.yaml declares as metrics)")
     stage_main(run, parser)

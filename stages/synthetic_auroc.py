@@ -43,7 +43,10 @@ def run(args: argparse.Namespace) -> None:
         with tempfile.TemporaryDirectory(prefix=f"synth-{column}-") as work:
             fit = train_on_synthetic(table, images, (test_images, test_labels), params, synth.val_fraction,
                                      synth.seed, Path(work), args.weights and args.weights / params.arch)
-        results[column], weights[column] = fit.test, fit.module.weights
+        if fit is not None:  # None on every DDP process but global rank 0, which alone evaluates and writes
+            results[column], weights[column] = fit.test, fit.module.weights
+    if not results:
+        return
     model, _, config = load_classifier(args.classifier)
     real_probs = probabilities(model, test.all_images(), config["input_size"]).numpy()
     results["real"] = real_column(real_probs, test_labels)

@@ -18,6 +18,8 @@ def run(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="classifier-") as work:
         result = fit_classifier(args.store, args.split, params, Path(work), args.live, weights_dir=args.weights and args.weights / params.arch)
+    if result is None:  # under DDP, global rank 0 alone evaluates and writes
+        return
     with atomic_dir(args.out) as out:
         save_classifier(out, result, params)
     metrics = {
@@ -28,6 +30,7 @@ def run(args: argparse.Namespace) -> None:
         "test_positives": result.test["positives"],
         "epochs": result.epochs,
         "best_epoch": result.best_epoch,
+        "processes": result.processes,
         "input_size": params.input_size,
         "pretrained": result.module.hparams.pretrained,
         "weights": result.module.weights,  # the ImageNet file loaded (name, SHA-256), or "none"

@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> None:
     trainer_kwargs = dict(accelerator=params.accelerator, devices=params.devices, num_nodes=params.num_nodes,
                           strategy=params.strategy, precision=params.precision, deterministic=params.deterministic)
     fit = fit_gan(args.store, config, args.checkpoints, params.checkpoint_every, trainer_kwargs, args.live,
-                  params.memory_limit_gib)
+                  params.memory_limit_gib, keep_checkpoints=params.keep_checkpoints, resume_from=params.resume_from)
     if not fit.is_global_zero:  # under DDP, process 0 writes the outputs
         return
     module = fit.module
@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> None:
         "final_loss_g": round(module.last_losses.get("g", float("nan")), 4),
         "d_loss": {k: round(v, 6) if isinstance(v, float) else v for k, v in module.d_loss_stats().items()},
         "phases": module.finished_phases,
+        "resumed_from": module.resumed_from,  # gan.resume_from: the other run's checkpoint this one continued
     }
     write_json(args.metrics, metrics)
     print(f"train_gan: {params.arch} to {metrics['resolution']}px, {module.images_seen} images "

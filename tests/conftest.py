@@ -87,6 +87,43 @@ def copy_repo(dest: Path, prepare=None) -> Path:
     return dest
 
 
+def demo_store(root: Path, n_images: int, size: int, workers: int = 1, split: bool = False, seed: int = 0) -> Path:
+    """``root/store``: a prepared store of ``n_images`` demo phantoms (whole patients) at ``size`` px;
+    with ``split``, also ``root/split.csv``, the patient split with default params."""
+    from cxrsynth.config.data import DemoParams
+    from cxrsynth.config.prepare import PrepareParams
+    from cxrsynth.config.split import SplitParams
+    from cxrsynth.data.prepare import prepare_dataset
+    from cxrsynth.data.sources.demo import write_demo
+    from cxrsynth.data.split_stage import make_split
+    from cxrsynth.data.store import ImageStore
+
+    write_demo(root / "raw", DemoParams(n_images=n_images, size=size, workers=workers, seed=seed))
+    (root / "store").mkdir()
+    prepare_dataset(root / "raw", root / "store", PrepareParams(size=size, workers=workers))
+    if split:
+        table, _, _ = make_split(ImageStore(root / "store").table, SplitParams(), root / "store")
+        table.to_csv(root / "split.csv", index=False)
+    return root / "store"
+
+
+def compose_params(repo: Path, *overrides: str) -> None:
+    """Write ``repo/params.yaml`` from its ``params/`` with Hydra overrides, as ``dvc exp run -S`` does
+    (editing params.yaml by hand would be undone by the next ``dvc exp run``)."""
+    from cxrsynth.config.profiles import write_params
+
+    write_params(list(overrides), repo)
+
+
+def params_text(*overrides: str) -> str:
+    """The text of params.yaml composed from the repository's ``params/`` with Hydra overrides
+    (``"archive.scorer=inception"``): a test's params file with one value changed."""
+    from cxrsynth.config.profiles import write_params
+
+    with tempfile.TemporaryDirectory() as folder:
+        return write_params(list(overrides), ROOT, Path(folder) / "params.yaml").read_text()
+
+
 def make_study(folder: Path, grids: int = 2, grid_size: int = 6, pairs: int = 3, display_size: int = 64,
                seed: int = 0) -> Path:
     """A reader study of random films (bright 'real', dark 'generated', so a scorer can tell them apart)."""

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import params_text
 
 from cxrsynth.baselines.adas import Adas
 from cxrsynth.baselines.compare import d_loss_claim, markdown, table
@@ -184,7 +185,7 @@ def test_bad_baselines_params_fail_in_one_line_and_keep_outputs(tmp_path):
     assert good.returncode == 0, good.stderr
     assert json.loads((out / "systems.json").read_text()) == list(PARAMS.systems)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    text = (ROOT / "params.yaml").read_text().replace("loss: wgan_gp,", "loss: wgan_gpx,")
+    text = params_text("baselines.systems.wgan_gp.loss=wgan_gpx")
     (tmp_path / "params.yaml").write_text(text)
     bad = subprocess.run([sys.executable, str(ROOT / "stages" / "baseline_params.py"), "--params",
                           str(tmp_path / "params.yaml"), "--out", str(out)], capture_output=True, text=True,

@@ -158,3 +158,24 @@ def test_fid_inception_is_required_by_both_and_optional_under_auto(tmp_path):
     with pytest.warns(UserWarning, match="skipping the Inception extractor"):
         extractors = build_extractors("auto", model, 32, None, folder=tmp_path)
     assert [e.name for e in extractors] == ["classifier"]
+
+def test_the_global_batch_splits_over_the_processes():
+    """classifier.batch_size is global, as the GAN's: a batch that does not split over devices x
+    num_nodes is refused in one line; each loader then takes its share."""
+    from cxrsynth.config.classifier import ClassifierParams
+    from cxrsynth.training.datamodule import ArrayDataModule
+
+    with pytest.raises(ValueError, match=r"batch_size: 64 does not split evenly over 6 processes"):
+        ClassifierParams(batch_size=64, devices=3, num_nodes=2, strategy="ddp")
+    params = ClassifierParams(batch_size=64, devices=4, num_nodes=2, strategy="ddp")
+    alone = params.single_process()
+    assert (alone.devices, alone.num_nodes, alone.strategy, alone.batch_size) == (1, 1, "auto", 64)
+    images, labels = np.zeros((20, 16, 16), np.uint8), np.zeros((20, 15), np.float32)
+    data = ArrayDataModule({"train": (images, labels)}, batch_size=8)
+    assert data.train_dataloader().batch_size == 8  # no trainer: one process
+
+    class Trainer:
+        world_size = 4
+
+    data.trainer = Trainer()
+    assert data.train_dataloader().batch_size == 2

@@ -10,15 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import demo_store
 import torch
 
 from cxrsynth.config.classifier import ClassifierParams
-from cxrsynth.config.data import DemoParams
-from cxrsynth.config.prepare import PrepareParams
-from cxrsynth.config.split import SplitParams
-from cxrsynth.data.prepare import prepare_dataset
-from cxrsynth.data.sources.demo import write_demo
-from cxrsynth.data.split_stage import make_split
 from cxrsynth.data.store import ImageStore
 from cxrsynth.models.classifier import normalise
 from cxrsynth.models.saved_classifier import load_classifier
@@ -28,11 +23,7 @@ from cxrsynth.training.classifier_fit import fit_classifier, save_classifier
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
-    write_demo(root / "raw", DemoParams(n_images=600, size=32, workers=2))
-    (root / "store").mkdir()
-    prepare_dataset(root / "raw", root / "store", PrepareParams(size=32, workers=2))
-    split, _, _ = make_split(ImageStore(root / "store").table, SplitParams(), root / "store")
-    split.to_csv(root / "split.csv", index=False)
+    demo_store(root, 600, 32, workers=2, split=True)
     params = ClassifierParams(input_size=32, max_epochs=4, batch_size=32, pretrained="none", seed=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

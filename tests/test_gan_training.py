@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,11 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import demo_store
 
-from cxrsynth.config.data import DemoParams
-from cxrsynth.config.prepare import PrepareParams
-from cxrsynth.data.prepare import prepare_dataset
-from cxrsynth.data.sources.demo import write_demo
 from cxrsynth.sampling import latents, load_generator, sample_images
 
 ROOT = Path(__file__).parents[1]
@@ -42,11 +40,7 @@ TINY = """gan:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("ganstore")
-    write_demo(root / "raw", DemoParams(n_images=64, size=64, workers=1))
-    (root / "store").mkdir()
-    prepare_dataset(root / "raw", root / "store", PrepareParams(size=64, workers=1))
-    return root / "store"
+    return demo_store(tmp_path_factory.mktemp("ganstore"), 64, 64)
 
 
 STAGE = [sys.executable, str(ROOT / "stages" / "train_gan.py"), "--out", "model", "--checkpoints", "ckpt",
@@ -60,11 +54,16 @@ def stage(workdir: Path, store: Path, **kw) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, text=True)
 
 
-def run_stage(workdir: Path, store: Path, params: str) -> subprocess.CompletedProcess:
-    """Run the stage to the end on the given params text."""
+#: how a cluster starts every process itself (docs/multi_gpu.md); Lightning then launches none
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+
+
+def run_stage(workdir: Path, store: Path, params: str,
+              launcher: list[str] | None = None) -> subprocess.CompletedProcess:
+    """Run the stage to the end on the given params text (under ``launcher``, e.g. ``TORCHRUN``)."""
     (workdir / "params.yaml").write_text(params)
-    return subprocess.run(STAGE + ["--store", str(store)], cwd=workdir, capture_output=True, text=True, timeout=600,
-                          check=False)
+    command = STAGE + ["--store", str(store)] if launcher is None else launcher + STAGE[1:] + ["--store", str(store)]
+    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600, check=False)
 
 
 def kill_after_first_checkpoint(workdir: Path, store: Path, **kw) -> None:
@@ -203,17 +202,20 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, store, p
     assert "the last good checkpoint is kept" in last_line
 
 
-def test_ddp_two_cpu_processes_share_the_schedule(tmp_path, store):
-    """DDP (gloo, two CPU processes): the gradient penalty runs under DDP, each global batch of 8
-    is split 4 + 4, images shown count over both processes, and only process 0 writes the outputs."""
+@pytest.mark.parametrize("launcher", [None, TORCHRUN], ids=["lightning", "torchrun"])
+def test_ddp_two_cpu_processes_share_the_schedule(tmp_path, store, launcher):
+    """DDP (gloo, two CPU processes, launched by Lightning or by torchrun): the gradient penalty runs
+    under DDP, each global batch of 8 is split 4 + 4, images shown count over both processes, and only
+    process 0 writes the outputs and the timings."""
     text = TINY.format(**PG).replace("deterministic: true", "deterministic: false\n  devices: 2\n"
                                      "  strategy: ddp_find_unused_parameters_true")
-    result = run_stage(tmp_path, store, text)
+    result = run_stage(tmp_path, store, text, launcher)
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((tmp_path / "gan.json").read_text())
     assert metrics["images_shown"] == 784 and metrics["processes"] == 2
     assert metrics["batch_per_process"] == {"4": 4, "8": 4, "16": 4}
     assert (result.stdout + result.stderr).count("train_gan: pggan") == 1
+    assert (result.stdout + result.stderr).count("train_gan: seconds") == 1
     state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
     # 784 images in global batches of 8: 98 steps of one D and one G optimiser step each
     assert state["gan_state"]["images_seen"] == 784 and state["global_step"] == 2 * 784 // 8
@@ -239,31 +241,243 @@ def test_bf16_mixed_precision_trains_and_exports_float32_weights(tmp_path, store
     assert not all(torch.equal(weights[k], reference[k]) for k in weights)  # autocast really ran
 
 
+def gan_line(output: str) -> str:
+    """The stage's one line about the checkpoint it found."""
+    return next(line for line in output.splitlines() if line.startswith("gan: "))
+
+
+def saved_state(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)["gan_state"]
+
+
 def test_a_checkpoint_is_reused_only_by_the_run_that_made_it(tmp_path, store, tmp_path_factory):
-    """An unfinished checkpoint is not resumed by a run on other data or with other gan params: the run
-    starts over and says why in one line."""
+    """An unfinished checkpoint is not resumed by a run on other data: the run starts over, says why
+    in one line, and keeps the old checkpoint (and its grids) under kept/<key digest>/."""
+    from cxrsynth.training.gan_checkpoints import key_digest
+
     other = tmp_path_factory.mktemp("otherstore")
-    write_demo(other / "raw", DemoParams(n_images=64, size=64, workers=1, seed=1))
-    (other / "store").mkdir()
-    prepare_dataset(other / "raw", other / "store", PrepareParams(size=64, workers=1))
+    demo_store(other, 64, 64, seed=1)
 
     kill_after_first_checkpoint(tmp_path, store, **PG)
+    first = (tmp_path / "ckpt" / "last.ckpt").read_bytes()
+    key = saved_state(tmp_path / "ckpt" / "last.ckpt")["run_key"]
     result = run_stage(tmp_path, other / "store", TINY.format(**PG))
     assert result.returncode == 0, result.stderr[-2000:]
-    line = next(l for l in result.stdout.splitlines() if l.startswith("gan: "))
+    line = gan_line(result.stdout)
+    kept = Path("ckpt") / "kept" / key_digest(key)
     assert "another run" in line and "data (store" in line and "starting over" in line, line
+    assert f"kept it in {kept}/" in line, line
     assert json.loads((tmp_path / "timings.json").read_text())["checkpoint"] == "restart"
+    assert (tmp_path / kept / "last.ckpt").read_bytes() == first  # moved, not rewritten
+    assert [p.name for p in (tmp_path / kept / "samples").iterdir()] == ["01_4-stable.png"]
+    assert saved_state(tmp_path / "ckpt" / "last.ckpt")["images_seen"] == 784  # the new run's own
 
-    (tmp_path / "ckpt" / "last.ckpt").unlink()
+
+def test_the_code_digest_ignores_comments_and_docstrings(tmp_path):
+    from cxrsynth.provenance import source_digest
+
+    code = '''"""A module."""
+import math
+
+
+class Net:
+    """A class."""
+
+    def forward(self, x):
+        """A method."""
+        # a comment
+        return math.sqrt(x)  # another
+'''
+    edited = (code.replace("A module.", "A module, its typo fixed.").replace("        # a comment\n", "")
+              .replace('"""A method."""', '"""A method.\n\n        More words.\n        """\n') + "# the end\n")
+
+    def digest(text: str, name: str = "m.py", folder: str = "a") -> str:
+        path = tmp_path / folder / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+        return source_digest([path], root=tmp_path / folder)
+
+    assert digest(code) == digest(edited, folder="b")
+    assert digest(code) != digest(code.replace("sqrt", "exp"), folder="c")  # code
+    assert digest(code) != digest(code, name="n.py", folder="d")  # the file's path counts too
+
+
+#: The stage with the cxrsynth package imported from a copy (``PYTHONPATH``), so a test can edit
+#: the training code without touching the checkout's.
+def copy_package(workdir: Path) -> dict:
+    shutil.copytree(ROOT / "src" / "cxrsynth", workdir / "src" / "cxrsynth",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    env = os.environ | {"PYTHONPATH": str(workdir / "src")}
+    where = subprocess.run([sys.executable, "-c", "import cxrsynth; print(cxrsynth.__file__)"], env=env,
+                           capture_output=True, text=True, check=True).stdout
+    assert where.startswith(str(workdir / "src")), where
+    return env
+
+
+def test_a_docstring_or_comment_edit_in_the_training_code_resumes(tmp_path, store):
+    env = copy_package(tmp_path)
+    (tmp_path / "params.yaml").write_text(TINY.format(**PG))
+    run = subprocess.Popen(STAGE + ["--store", str(store)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (tmp_path / "ckpt" / "last.ckpt").exists():
+        assert run.poll() is None and time.time() < deadline, "run ended before its first checkpoint"
+        time.sleep(0.02)
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait()
+    module = tmp_path / "src" / "cxrsynth" / "training" / "gan_module.py"
+    text = module.read_text()
+    edited = text.replace('"""Give the module the real images', '"""Give the module (docstring edited) the real images', 1)
+    edited = edited.replace("\n    def training_step(", "\n    # a new comment\n\n    def training_step(", 1)
+    assert edited.count("docstring edited") == 1 and "# a new comment" in edited
+    module.write_text(edited)
+    result = subprocess.run(STAGE + ["--store", str(store)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    line = gan_line(result.stdout)
+    assert "is this run, at 96 of 784 images" in line and line.endswith("resuming"), line
+    assert not (tmp_path / "ckpt" / "kept").exists()
+
+
+def test_a_changed_param_keeps_the_checkpoint_and_resume_from_continues_it(tmp_path, store):
+    """Run A (killed at 96 images) is kept when run B (another lr) starts; run C (a third lr) with
+    ``gan.resume_from`` naming A continues A's weights from 96 images under C's own key, with C's lr,
+    and records where it came from; a schedule that ends before 96 images is refused in one line."""
+    from cxrsynth.training.gan_checkpoints import key_digest
+
+    params = TINY.format(**PG)
     kill_after_first_checkpoint(tmp_path, store, **PG)
-    result = run_stage(tmp_path, store, TINY.format(**PG).replace("seed: 3", "seed: 3\n  lr: 2.0e-3"))
-    line = next(l for l in result.stdout.splitlines() if l.startswith("gan: "))
-    assert result.returncode == 0 and "gan params lr" in line and "starting over" in line, line
+    a = saved_state(tmp_path / "ckpt" / "last.ckpt")
+    kept_a = Path("ckpt") / "kept" / key_digest(a["run_key"])
+    b = run_stage(tmp_path, store, params.replace("seed: 3", "seed: 3\n  lr: 2.0e-3"))
+    line = gan_line(b.stdout)
+    assert b.returncode == 0 and "gan params lr" in line and "starting over" in line, line
+    assert f"kept it in {kept_a}/" in line, line
+    assert saved_state(tmp_path / kept_a / "last.ckpt")["images_seen"] == a["images_seen"] == 96
+
+    short = params.replace("fade_images: [0, 96, 96]", "fade_images: [0, 8, 8]").replace(
+        "stable_images: [96, 96, 400]", "stable_images: [8, 8, 8]")
+    refused = run_stage(tmp_path, store, short + f"  resume_from: {key_digest(a['run_key'])[:6]}\n")
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1].startswith(f"error: gan.resume_from: {kept_a}/last.ckpt is at 96 "
+                                                              "images; this schedule ends at 40")
+
+    c = run_stage(tmp_path, store, params.replace("seed: 3", "seed: 3\n  lr: 5.0e-4")
+                  + f"  resume_from: {key_digest(a['run_key'])[:6]}\n")
+    assert c.returncode == 0, c.stderr[-2000:]
+    line = gan_line(c.stdout)
+    assert f"gan.resume_from {kept_a}/last.ckpt is at 96 of 784 images (its run differs in gan params lr)" in line
+    assert line.endswith("continuing it under this run's key"), line
+    record = {"path": f"{kept_a}/last.ckpt", "run_key_digest": key_digest(a["run_key"]), "images_seen": 96}
+    assert json.loads((tmp_path / "gan.json").read_text())["resumed_from"] == record
+    assert json.loads((tmp_path / "gan.json").read_text())["phases"][0] == "4-stable"  # A's phase, not trained again
+    timings = json.loads((tmp_path / "timings.json").read_text())
+    assert timings["checkpoint"] == "resume_from" and "4-stable" not in timings["img_per_s"]
+    final = torch.load(tmp_path / "ckpt" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert final["gan_state"]["resumed_from"] == record and final["gan_state"]["images_seen"] == 784
+    assert final["gan_state"]["run_key"]["params"]["lr"] == 5.0e-4
+    assert {group["lr"] for opt in final["optimizer_states"] for group in opt["param_groups"]} == {5.0e-4}
+    assert (tmp_path / kept_a / "last.ckpt").exists()  # the source stays kept
+    assert len(list((tmp_path / "ckpt" / "kept").iterdir())) == 2  # A and B
+
+
+def fake_checkpoint(folder: Path, key: dict, images: int = 8, planned: int | None = None) -> bytes:
+    """A minimal checkpoint of run ``key`` with one sample grid, in ``folder``; its bytes. ``planned``:
+    the images its schedule shows in all (None: a config that does not say)."""
+    (folder / "samples").mkdir(parents=True, exist_ok=True)
+    (folder / "samples" / "01_4-stable.png").write_bytes(repr(key).encode())
+    config = {} if planned is None else {"images": planned}
+    torch.save({"gan_state": {"run_key": key, "images_seen": images, "config": config}}, folder / "last.ckpt")
+    return (folder / "last.ckpt").read_bytes()
+
+
+def test_kept_checkpoints_are_bounded_and_a_kept_run_of_this_key_comes_back(tmp_path):
+    from cxrsynth.training.gan_checkpoints import key_digest, kept_runs, plan_checkpoints, prune_kept
+
+    ckpt = tmp_path / "ckpt"
+    keys = [{"params": {"lr": i}, "data": "d", "code": "c"} for i in range(6)]
+    saved = {}
+    for i in range(4):  # runs 0..3, each finished and followed by the next
+        saved[i] = fake_checkpoint(ckpt, keys[i], planned=8)
+        plan = plan_checkpoints(ckpt, keys[i + 1], 24, None)
+        assert plan.action == "restart" and plan.kept == [ckpt / "kept" / key_digest(keys[i])]
+        assert not (ckpt / "last.ckpt").exists() and not (ckpt / "samples").exists()
+        prune_kept(ckpt, 2, tuple(plan.kept), keys[i + 1])
+    assert kept_runs(ckpt) == [ckpt / "kept" / key_digest(keys[i]) for i in (3, 2)]  # newest first, 2 of 4
+    assert (ckpt / "kept" / key_digest(keys[3]) / "last.ckpt").read_bytes() == saved[3]
+    assert json.loads((ckpt / "kept" / key_digest(keys[3]) / "kept.json").read_text())["images_seen"] == 8
+
+    # run 5 finds run 4's checkpoint; run 2 comes back, with its grids, and resumes
+    fake_checkpoint(ckpt, keys[4], images=16)
+    plan = plan_checkpoints(ckpt, keys[2], 24, "anything")
+    assert plan.action == "resume" and plan.restored and plan.source is None
+    assert (ckpt / "last.ckpt").read_bytes() == saved[2]
+    assert (ckpt / "samples" / "01_4-stable.png").read_bytes() == repr(keys[2]).encode()
+    assert "gan.resume_from is not used" in "; ".join(plan.notes)
+    assert {p.name for p in kept_runs(ckpt)} == {key_digest(keys[3]), key_digest(keys[4])}
+
+    # the bound never removes a protected folder, even when it is the oldest
+    oldest = kept_runs(ckpt)[-1]
+    assert prune_kept(ckpt, 1, (oldest,)) == [] and len(kept_runs(ckpt)) == 2
+    assert prune_kept(ckpt, 1) == [oldest] and not oldest.exists()
+    # nor an unfinished one (run 4, killed at 16 images): it may be a run's only copy
+    assert not json.loads((kept_runs(ckpt)[0] / "kept.json").read_text())["finished"]
+    assert prune_kept(ckpt, 0) == [] and len(kept_runs(ckpt)) == 1
+
+    # an unreadable checkpoint is kept aside too, byte for byte
+    (ckpt / "last.ckpt").write_bytes(b"not a checkpoint")
+    plan = plan_checkpoints(ckpt, keys[5], 24, None)
+    assert plan.action == "restart" and plan.kept[0].name.startswith("unreadable-")
+    assert (plan.kept[0] / "last.ckpt").read_bytes() == b"not a checkpoint"
+
+
+def test_resume_from_names_a_usable_checkpoint_or_fails_in_one_line(tmp_path):
+    from cxrsynth.training.gan_config import GANConfig
+    from cxrsynth.training.gan_checkpoints import ResumeError, find_resume_checkpoint, key_digest, plan_checkpoints, start_from
+    from cxrsynth.training.gan_module import GANModule
+
+    ckpt = tmp_path / "ckpt"
+    key = {"params": {"lr": 1}, "data": "d", "code": "c"}
+    kept = ckpt / "kept" / key_digest(key)
+    fake_checkpoint(kept, key)
+    source = kept / "last.ckpt"
+    for value in (str(source), str(kept), key_digest(key), key_digest(key)[:4]):
+        assert find_resume_checkpoint(value, ckpt) == source
+    with pytest.raises(ResumeError, match=rf"^gan.resume_from: 'nothing' is neither .* \(kept: {key_digest(key)}\)$"):
+        find_resume_checkpoint("nothing", ckpt)
+    for i, name in enumerate((str(ckpt / "last.ckpt"), key_digest({"params": {"lr": 4}, "data": "d", "code": "c"}))):
+        other = {"params": {"lr": 3 + i}, "data": "d", "code": "c"}  # last.ckpt as it was, or as kept just now
+        fake_checkpoint(ckpt, other)
+        plan = plan_checkpoints(ckpt, {"params": {}, "data": "d", "code": "c"}, 24, name)
+        assert plan.source == ckpt / "kept" / key_digest(other) / "last.ckpt" and plan.kept == [plan.source.parent]
+
+    config = GANConfig(z_dim=4, channels=[4, 4], fade_images=[0, 8], stable_images=[8, 8], batch_sizes=[4, 4],
+                       n_samples=4)
+    module = GANModule(config.__dict__)
+    module.run_key = {"params": {"lr": 2}, "data": "d", "code": "c"}
+
+    def refused(images: int, phase: str, state_dict: dict) -> str:
+        torch.save({"gan_state": {"run_key": key, "images_seen": images, "phase": phase}, "state_dict": state_dict,
+                    "optimizer_states": []}, source)
+        with pytest.raises(ResumeError) as err:
+            start_from(source, module, ckpt)
+        assert str(err.value).startswith("gan.resume_from: ") and "\n" not in str(err.value)
+        return str(err.value)
+
+    assert "this schedule ends at 24" in refused(24, "8-stable", module.state_dict())
+    assert "stopped in phase 8-fade at 4 images, where this schedule is in phase 4-stable" in refused(
+        4, "8-fade", module.state_dict())
+    other = GANModule({**config.__dict__, "channels": [8, 8]}).state_dict()
+    assert "holds other networks" in refused(8, "8-fade", other)
+    assert "holds 0 optimiser states" in refused(8, "8-fade", module.state_dict())
+    source.write_bytes(b"junk")
+    with pytest.raises(ResumeError, match="is unreadable"):
+        start_from(source, module, ckpt)
 
 
 def test_the_run_key_names_what_differs(tmp_path):
     from cxrsynth.training.gan_config import GANConfig
-    from cxrsynth.training.gan_fit import checkpoint_decision, run_key
+    from cxrsynth.training.gan_checkpoints import checkpoint_decision, run_key
 
     config = GANConfig(z_dim=16, channels=[8, 8], fade_images=[0, 8], stable_images=[8, 8], batch_sizes=[4, 4])
     key = run_key(config, "a" * 64)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
 import sqlite3
@@ -308,10 +309,9 @@ def run_stage(cwd, name: str, params: str, *args: str) -> subprocess.CompletedPr
 
 
 def test_stage_analyses_human_answers_and_refuses_another_studys(study, tmp_path):
-    from conftest import ROOT
+    from conftest import params_text
 
-    params = (ROOT / "params.yaml").read_text()
-    human_only = re.sub(r"\n  simulated_readers: \[[^\]]*\]", "\n  simulated_readers: []", params)
+    human_only = params_text("reader_study.simulated_readers=[]")
     answers = tmp_path / "reader_answers" / "answers.sqlite"
     db = AnswersDB(answers, Design(study).study_id)
     with running_server(create_app(study, answers)) as url:  # two radiologists, as if in browsers
@@ -337,11 +337,11 @@ def test_stage_analyses_human_answers_and_refuses_another_studys(study, tmp_path
 
 
 def test_design_stage_fails_in_one_line(tmp_path):
-    from conftest import ROOT
+    from conftest import ROOT, params_text
 
     params = (ROOT / "params.yaml").read_text()
     args = ["--store", "s", "--split", "x", "--archive", "a", "--gan", "g", "--out", "study"]
-    result = run_stage(tmp_path, "reader_design", params.replace("  display_size: 260\n", "  display_size: 10\n"), *args)
+    result = run_stage(tmp_path, "reader_design", params_text("reader_study.display_size=10"), *args)
     assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
     assert "reader_study.display_size" in result.stderr and not (tmp_path / "study").exists()
     result = run_stage(tmp_path, "reader_design", params, *args)
@@ -355,3 +355,12 @@ def test_too_few_films_for_the_design_is_an_input_error(tmp_path):
     few = Films(np.zeros((3, 8, 8), np.uint8), ["a", "b", "c"])
     with pytest.raises(InputError, match="needs .* real films but only 3"):
         write_study(tmp_path, plan_truth(2, 6, 0, 1.0, rng), few, few, 32, rng, {})
+
+
+def test_the_app_refuses_an_answers_database_linked_into_the_dvc_cache(study, tmp_path):
+    """A DVC-tracked answers file checked out as a hard link into the cache is never written to."""
+    answers = tmp_path / "answers.sqlite"
+    AnswersDB(answers, Design(study).study_id)
+    os.link(answers, tmp_path / "cache-copy")
+    with pytest.raises(InputError, match="dvc unprotect"):
+        AnswersDB(answers, Design(study).study_id)

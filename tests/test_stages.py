@@ -6,6 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from conftest import params_text
+
 ROOT = Path(__file__).parents[1]
 
 
@@ -25,7 +28,7 @@ def test_bad_param_one_line_nonzero(tmp_path):
 
 
 def test_unknown_source_names_key(tmp_path):
-    params = (ROOT / "params.yaml").read_text().replace("source: demo ", "source: kaggle ")
+    params = params_text("data.source=kaggle")
     result = run_stage(tmp_path, "download", params, "--out", "raw", "--downloads", "dl")
     assert result.returncode == 1 and "data.source" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "raw").exists()
@@ -40,14 +43,14 @@ def test_missing_input_is_one_line(tmp_path):
 
 def test_new_stages_fail_in_one_line_on_bad_params_or_missing_inputs(tmp_path):
     params = (ROOT / "params.yaml").read_text()
-    bad = params.replace("  scorer: densenet ", "  scorer: inception ")
+    bad = params_text("archive.scorer=inception")
     result = run_stage(tmp_path, "archive", bad, "--gan", "g", "--classifier", "c", "--d-classifier", "d",
                        "--store", "s", "--split", "x", "--verifier", "v", "--out", "a", "--metrics", "m.json", "--prevalence", "p.csv",
                        "--prevalence-figure", "p.png", "--examples", "e.png", "--series", "f.png")
     assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
     assert "archive.scorer" in result.stderr and not (tmp_path / "a").exists()
 
-    bad = params.replace("  n_bootstrap: 10000 ", "  n_bootstrap: 5 ")
+    bad = params_text("prevalence.n_bootstrap=5")
     result = run_stage(tmp_path, "prevalence", bad, "--real", "r", "--gan", "g", "--classifier", "c",
                        "--metrics", "m.json", "--plot", "p.csv", "--figure", "f.png")
     assert result.returncode == 1 and "prevalence.n_bootstrap" in result.stderr
@@ -58,12 +61,12 @@ def test_new_stages_fail_in_one_line_on_bad_params_or_missing_inputs(tmp_path):
     assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
     assert "nowhere/info.json" in result.stderr and not (tmp_path / "m.json").exists()
 
-    result = run_stage(tmp_path, "synthetic_auroc", params.replace("  val_fraction: 0.125", "  val_fraction: 1.5"),
+    result = run_stage(tmp_path, "synthetic_auroc", params_text("synth.val_fraction=1.5"),
                        "--store", "s", "--split", "x", "--archive", "a", "--embedded", "e", "--classifier", "c",
                        "--metrics", "m.json", "--markdown", "t.md", "--plot", "p.csv", "--figure", "f.png")
     assert result.returncode == 1 and "synth.val_fraction" in result.stderr
 
-    bad = params.replace("  false_match_rate: 0.01 ", "  false_match_rate: 1.5 ")
+    bad = params_text("privacy.false_match_rate=1.5")
     result = run_stage(tmp_path, "verifier", bad, "--store", "s", "--split", "x", "--out", "v")
     assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
     assert "privacy.false_match_rate" in result.stderr and not (tmp_path / "v").exists()
@@ -128,3 +131,19 @@ def test_provenance_records_device_versions_and_every_warning_machine_independen
     assert record["stage"] == "stage" and record["device"].startswith(("cpu: ", "cuda: ")) and "torch" in record
     assert record["warnings"] == ["UserWarning: checkpoint folder <tmp> is not empty",
                                   "RuntimeWarning: weights not in ./weights; training from random initialisation"]
+
+
+@pytest.mark.parametrize("env, first", [
+    ({}, True),
+    ({"RANK": "0"}, True), ({"RANK": "3"}, False),                       # torchrun
+    ({"SLURM_PROCID": "0"}, True), ({"SLURM_PROCID": "5"}, False),       # srun
+    ({"LOCAL_RANK": "1"}, False), ({"NODE_RANK": "1", "LOCAL_RANK": "0"}, False),  # Lightning's launcher
+])
+def test_the_writing_process_is_global_rank_0_however_launched(monkeypatch, env, first):
+    from cxrsynth.distributed import is_first_process
+
+    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    assert is_first_process() is first

@@ -1,12 +1,16 @@
 """Write randomly initialised stand-ins for the pretrained weights files, to rehearse their paths.
 
 ImageNet DenseNet-121 and pytorch-fid's Inception cannot be downloaded here. The rehearsal
-profile (params/rehearsal.yaml) asks for them as params/nih.yaml does, so this writes files
-with the real names and layouts (torchvision's DenseNet-121, pytorch-fid's FID Inception) but
-random weights. The stages load them through the real code and record their SHA-256; nothing
-they produce means anything. Never use these for a real run.
+profile (params/profile/rehearsal.yaml) asks for them as params/profile/nih.yaml does, so this
+writes files with the real names and layouts (torchvision's DenseNet-121, pytorch-fid's FID
+Inception) but random weights. The stages load them through the real code and record their
+SHA-256; nothing they produce means anything. Never use these for a real run.
 
-    python tools/stand_in_weights.py [ROOT]     # writes ROOT/weights/densenet121/ and ROOT/weights/inception/
+    python tools/stand_in_weights.py [--track] [ROOT]   # writes ROOT/weights/densenet121/ and ROOT/weights/inception/
+
+``--track`` then ``dvc add``s them (``python -m cxrsynth.inputs track --unverified``): their
+``.dvc`` pointers, which say they are unverified, can be committed so that ``dvc exp run --temp``
+copies get them.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import torch
 from torch import nn
 from torchvision.models import densenet121
 
+from cxrsynth.inputs.track import track
 from cxrsynth.models.classifier import IMAGENET_FILE
 from cxrsynth.models.inception import FID_WEIGHTS_FILE, fid_inception_v3
 
@@ -46,5 +51,11 @@ def write_stand_ins(root: Path, seed: int = 0) -> list[Path]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("root", nargs="?", type=Path, default=Path("."))
-    for path in write_stand_ins(parser.parse_args().root):
+    parser.add_argument("--track", action="store_true",
+                        help="dvc add what was written (ROOT must be a DVC repository), marked unverified")
+    args = parser.parse_args()
+    for path in write_stand_ins(args.root):
         print(f"wrote {path} (random weights: a stand-in, not ImageNet)")
+        if args.track:
+            tracked = track(path, args.root, unverified=True)
+            print(f"tracked {path}: {tracked.verdict}; git add {' '.join(map(str, tracked.to_commit))}")

@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from cxrsynth.distributed import is_first_process
 from cxrsynth.errors import CxrsynthError
 from cxrsynth.io import write_json
 
@@ -89,11 +90,12 @@ def stage_main(run: Callable[[argparse.Namespace], dict | None], parser: argpars
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"error: {message}", file=sys.stderr)
         sys.exit(1)
+    if not is_first_process():  # under DDP, global rank 0 alone reports
+        return
     timings = {"seconds": round(time.perf_counter() - start, 1), **timings}
     stage = Path(sys.argv[0]).stem
     print(f"{stage}: " + ", ".join(f"{k} {v}" for k, v in timings.items() if not isinstance(v, dict)))
-    if os.environ.get("RANK", "0") == "0":  # under DDP, process 0 alone
-        if args.timings is not None:
-            write_json(args.timings, {"stage": stage, **timings})
-        if args.provenance is not None:
-            write_json(args.provenance, run_record(stage, log.seen))
+    if args.timings is not None:
+        write_json(args.timings, {"stage": stage, **timings})
+    if args.provenance is not None:
+        write_json(args.provenance, run_record(stage, log.seen))

@@ -3,9 +3,9 @@
 ``import_closure`` follows ``import`` statements (anywhere in a file, so imports inside
 functions count) transitively within the ``cxrsynth`` package. It is how the tests keep
 each stage's DVC dependencies exact, and how a GAN checkpoint records the code that
-trained it (``source_digest``). Written here because the standard library's
-``modulefinder`` executes nothing but also follows every third-party import, which is
-slow and not what a dependency list needs.
+trained it (``source_digest``, blind to comments and docstrings). Written here because
+the standard library's ``modulefinder`` executes nothing but also follows every
+third-party import, which is slow and not what a dependency list needs.
 """
 
 from __future__ import annotations
@@ -104,9 +104,33 @@ def import_closure(roots: Iterable[str | Path]) -> list[Path]:
     return sorted(p for p in seen if _module_name(p) is not None and is_code(p))
 
 
-def source_digest(files: Iterable[Path]) -> str:
-    """SHA-256 over the files' paths (relative to the package) and contents, in sorted order."""
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    """``tree`` without its bare string statements (docstrings, and strings left as comments)."""
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if not isinstance(body, list):
+            continue
+        kept = [s for s in body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant)
+                                        and isinstance(s.value.value, str))]
+        node.body = kept if kept or isinstance(node, ast.Module) else [ast.Pass()]
+    return tree
+
+
+def normalised_source(path: Path) -> str:
+    """The code of ``path`` without comments, docstrings, blank lines or layout: the parsed tree
+    written back out (``ast.unparse``), so two files that differ only in those read the same.
+
+    Bare string statements are dropped everywhere: they run nothing, and the code digested here
+    never reads ``__doc__``. The form is Python's own, so another Python minor version may write
+    it differently."""
+    return ast.unparse(_strip_docstrings(ast.parse(path.read_text(), filename=str(path))))
+
+
+def source_digest(files: Iterable[Path], root: Path = PACKAGE_DIR) -> str:
+    """SHA-256 over the files' paths (relative to ``root``, the package) and normalised code
+    (``normalised_source``), in sorted order: an edit to a comment or a docstring keeps the digest."""
     digest = hashlib.sha256()
     for path in sorted(Path(f).resolve() for f in files):
-        digest.update(str(path.relative_to(PACKAGE_DIR)).encode() + b"\0" + path.read_bytes() + b"\0")
+        code = normalised_source(path).encode()
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + code + b"\0")
     return digest.hexdigest()

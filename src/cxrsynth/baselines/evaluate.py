@@ -111,7 +111,8 @@ def load_judge(store_dir: Path, split_csv: Path, classifier_dir: Path, real_dir:
                weights_root: Path | None, device) -> Judge:
     """The labeller (``classifier_dir``), the FID extractors that ``real_dir`` holds real moments for
     (Inception when ``weights_root/inception`` has its weights), the real images' label mix, the real
-    test split, and the GAN-train recipe ``gan_train`` (a ``ClassifierParams``)."""
+    test split, and the GAN-train recipe ``gan_train`` (a ``ClassifierParams``, run on one device: the
+    baseline stages are not launched under DDP)."""
     from cxrsynth.data.store import ImageStore
     from cxrsynth.data.store_splits import split_datasets
     from cxrsynth.errors import MissingInputError
@@ -132,4 +133,4 @@ def load_judge(store_dir: Path, split_csv: Path, classifier_dir: Path, real_dir:
     test = split_datasets(ImageStore(store_dir), pd.read_csv(split_csv), gan_train.input_size)["test"]
     weights_dir = None if weights_root is None else Path(weights_root) / gan_train.arch
     return Judge(labeller, extractors, real, source_mix, (test.all_images()[:, 0].numpy(), test.labels.numpy()),
-                 gan_train, val_fraction, weights_dir)
+                 gan_train.single_process(), val_fraction, weights_dir)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from cxrsynth.config.base import Section
 
@@ -22,7 +22,7 @@ class ClassifierParams(Section):
     )
     weights_path: str | None = Field(None, description="ImageNet state dict of arch; default: weights/<arch>/")
     input_size: int = Field(64, description="stored pyramid level fed to the network")
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(64, ge=1, description="global: images per step over all devices")
     max_epochs: int = Field(8, ge=1)
     lr: float = Field(1e-3, gt=0)
     plateau_patience: int = Field(1, ge=0, description="epochs without val macro AUROC gain before lr / 10")
@@ -34,6 +34,8 @@ class ClassifierParams(Section):
     num_workers: int = Field(0, ge=0)
     accelerator: str = "auto"
     devices: int | str = 1
+    num_nodes: int = Field(1, ge=1)
+    strategy: str = Field("auto", description="Lightning strategy; ddp for several devices")
     precision: str = "32-true"
     threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = all cores")
     memory_limit_gib: float = Field(2.0, ge=0, description="a stored level larger than this stays memory-mapped")
@@ -44,3 +46,17 @@ class ClassifierParams(Section):
         if value < 16 or value & (value - 1):
             raise ValueError("must be a power of two >= 16")
         return value
+
+    @model_validator(mode="after")
+    def _global_batch(self):
+        """The batch size is global (as the GAN's): it must split evenly over the processes when their
+        number is given."""
+        if isinstance(self.devices, int) and self.devices > 0 and self.batch_size % (self.devices * self.num_nodes):
+            raise ValueError(f"batch_size: {self.batch_size} does not split evenly over "
+                             f"{self.devices * self.num_nodes} processes (devices x num_nodes); it is global")
+        return self
+
+    def single_process(self) -> ClassifierParams:
+        """This recipe on one device, for a classifier trained inside a stage that is not launched
+        under DDP (a DDP launch would start the whole stage again in every process)."""
+        return self.model_copy(update={"devices": 1, "num_nodes": 1, "strategy": "auto"})

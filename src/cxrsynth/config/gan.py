@@ -30,6 +30,10 @@ class GANParams(Section):
     ema_decay: float = Field(0.999, ge=0, lt=1)
     group_size: int = Field(4, ge=1)
     checkpoint_every: int = Field(10_000, ge=1, description="images between complete checkpoints")
+    keep_checkpoints: int = Field(3, ge=1, description="checkpoints of other runs kept in checkpoints/kept/: the "
+                                  "newest this many (one moved aside just now is never removed)")
+    resume_from: str | None = Field(None, description="a checkpoint to continue under these params when this run has "
+                                    "none of its own: a .ckpt file, a folder holding last.ckpt, or a kept run's name")
     log_every: int = Field(20, ge=1, description="steps between loss reads (the only host syncs)")
     n_samples: int = Field(64, ge=4)
     accelerator: str = "auto"

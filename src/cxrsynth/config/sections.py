@@ -26,13 +26,17 @@ SECTIONS: dict[str, type[Section]] = {
 
 #: sections another pipeline validates (``baselines/dvc.yaml`` reads ``baselines``)
 OTHER_PIPELINES = ("baselines",)
+#: top-level keys that are not sections: the name of the profile params.yaml was composed with
+NOT_SECTIONS = ("profile",)
 
 
 def validate_all(params: dict, source: str = "params.yaml") -> dict[str, Section]:
     """Every section of ``params`` validated, in pipeline order; a missing, unknown or bad section
     raises ParamsError naming it (nothing is returned unless all of them pass). Sections of other
     pipelines (``OTHER_PIPELINES``) are left to them."""
-    unknown = sorted(set(params) - set(SECTIONS) - set(OTHER_PIPELINES))
+    unknown = sorted(set(params) - set(SECTIONS) - set(OTHER_PIPELINES) - set(NOT_SECTIONS))
     if unknown:
         raise ParamsError(f"{source}: unknown section(s) {', '.join(unknown)} (known: {', '.join(SECTIONS)})")
+    if not isinstance(params.get("profile", ""), str):
+        raise ParamsError(f"{source}: profile: expected the profile's name (params/profile/<name>.yaml)")
     return {name: parse_section(params, model, source) for name, model in SECTIONS.items()}

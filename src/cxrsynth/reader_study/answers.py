@@ -65,6 +65,10 @@ class AnswersDB:
 
     def __init__(self, path: str | Path, study_id: str):
         self.path = Path(path)
+        if self.path.exists() and self.path.stat().st_nlink > 1:
+            # DVC links tracked files into its cache (cache.type hardlink): a write would change the cache
+            raise InputError(f"{self.path}: is a hard link (a DVC-tracked file checked out from the cache); "
+                             f"run `dvc unprotect {self.path}` before the app writes to it")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")

@@ -16,6 +16,7 @@ from cxrsynth.reader_study import paper as reader_paper
 from cxrsynth.reference import TABLE1_FID, TABLE2_AUROC, TABLE2_AVERAGE
 from cxrsynth.report.blocks import Data, Figure, Note, Section, Table, Text
 from cxrsynth.report.figures import classifier_curves, gan_curves, phase_strip
+from cxrsynth.report.headline import rarer_in_generated
 from cxrsynth.report.sources import Metrics
 
 DASH = "–"
@@ -170,8 +171,7 @@ def prevalence_section(m: Metrics, ctx: Context) -> Section:
         rows.setdefault(label, {})[r["set"]] = f"{r['prevalence_pct']:.1f} ({r['lo_pct']:.1f}-{r['hi_pct']:.1f})"
     table = pd.DataFrame(rows).T.rename_axis("label")
     table.columns = [f"{c} % (95% CI)" for c in table.columns]
-    below = [k for k, v in summary["per_label"].items()
-             if not v.get("excluded") and v["generated"]["hi"] < v["real"]["lo"]]
+    below = rarer_in_generated(summary)
     return Section("prevalence", "Label prevalence of generated images", "Figure 6", [
         Text(f"The real-trained classifier labels {summary['n_real']:,} real ({summary['real_subset']} split) and "
              f"{summary['n_generated']:,} generated images; {summary['n_bootstrap']:,} bootstrap resamples give "

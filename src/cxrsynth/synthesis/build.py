@@ -253,7 +253,7 @@ def per_class_summary(result: OptimisationResult) -> dict[str, dict]:
 def label_counts(table: pd.DataFrame, source: pd.DataFrame) -> dict[str, dict]:
     """Per label, images carrying it in the archive versus the source (counts, percentages, their ratio)
     and whether the archive's prevalence is within max(2 points, 25% of the source's) of the source's."""
-    labels = table["Finding Labels"].str.split("|")
+    labels = table["Finding Labels"].astype(str).str.split("|")  # an empty table reads as floats
     out = {}
     for name in LABELS:
         n = int(labels.map(lambda parts, name=name: name in parts).sum())

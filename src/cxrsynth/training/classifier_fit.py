@@ -1,4 +1,11 @@
-"""Train, select and evaluate the classifier, and save it (``models.saved_classifier`` reads it back)."""
+"""Train, select and evaluate the classifier, and save it (``models.saved_classifier`` reads it back).
+
+Under DDP (``classifier.devices`` x ``num_nodes`` processes) every process trains on its shard of
+each global batch; afterwards global rank 0 alone reloads the best checkpoint and evaluates on
+the full val and test splits, and the other processes get ``None`` (they write nothing). The
+checkpoint folder needs no sharing: Lightning's ``ModelCheckpoint`` takes rank 0's folder on every
+process and only rank 0 writes there.
+"""
 
 from __future__ import annotations
 
@@ -37,22 +44,25 @@ class ClassifierResult:
     roc: object  # pandas DataFrame of the test ROC curves
     epochs: int
     best_epoch: int
+    processes: int = 1  # training processes (DDP world size)
 
 
 def fit_classifier(store_dir: Path, split_csv: Path, params: ClassifierParams, work_dir: Path,
                    live_dir: Path | None = None, model: torch.nn.Module | None = None,
-                   input_size: int | None = None, weights_dir: Path | None = None) -> ClassifierResult:
+                   input_size: int | None = None, weights_dir: Path | None = None) -> ClassifierResult | None:
     """Train on the store's train split, keep the best val macro AUROC, set Youden thresholds on val,
     test on test. ``model`` replaces the DenseNet; ``input_size`` the stored level it reads;
-    ``weights_dir`` is where the ImageNet file is looked for when ``params.weights_path`` is unset."""
+    ``weights_dir`` is where the ImageNet file is looked for when ``params.weights_path`` is unset.
+    None on every DDP process but global rank 0."""
     data = StoreDataModule(store_dir, split_csv, input_size or params.input_size, params.batch_size,
                            params.num_workers, params.memory_limit_gib)
     return fit_on(data, params, work_dir, live_dir, model, weights_dir)
 
 
 def fit_on(data: SplitDataModule, params: ClassifierParams, work_dir: Path, live_dir: Path | None = None,
-           model: torch.nn.Module | None = None, weights_dir: Path | None = None) -> ClassifierResult:
-    """The training recipe of ``fit_classifier`` on any train/val/test data module."""
+           model: torch.nn.Module | None = None, weights_dir: Path | None = None) -> ClassifierResult | None:
+    """The training recipe of ``fit_classifier`` on any train/val/test data module (None on every DDP
+    process but global rank 0)."""
     L.seed_everything(params.seed, workers=True, verbose=False)
     torch.set_num_threads(params.threads or os.cpu_count() or 1)
     data.setup()
@@ -76,6 +86,8 @@ def fit_on(data: SplitDataModule, params: ClassifierParams, work_dir: Path, live
         max_epochs=params.max_epochs,
         accelerator=params.accelerator,
         devices=params.devices,
+        num_nodes=params.num_nodes,
+        strategy=params.strategy,
         precision=params.precision,
         deterministic=True,
         callbacks=callbacks,
@@ -86,14 +98,18 @@ def fit_on(data: SplitDataModule, params: ClassifierParams, work_dir: Path, live
         num_sanity_val_steps=0,
     )
     trainer.fit(module, datamodule=data)
+    if not trainer.is_global_zero:  # no collective op follows: the others may leave now
+        return None
     saved = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
     module.load_state_dict(saved["state_dict"])
     best, best_epoch = module, int(saved["epoch"])
 
     val_images, val_targets = data.datasets["val"].all_images(), data.datasets["val"].labels.numpy()
     test_images, test_targets = data.datasets["test"].all_images(), data.datasets["test"].labels.numpy()
+    best.to(trainer.strategy.root_device)  # Lightning hands the module back on the CPU
     val_probs = best.predict_probs(val_images).numpy()
     test_probs = best.predict_probs(test_images).numpy()
+    best.cpu()
     return ClassifierResult(
         module=best,
         thresholds=youden_thresholds(val_probs, val_targets, LABELS),
@@ -102,6 +118,7 @@ def fit_on(data: SplitDataModule, params: ClassifierParams, work_dir: Path, live
         roc=roc_table(test_probs, test_targets, LABELS),
         epochs=trainer.current_epoch,
         best_epoch=best_epoch,
+        processes=trainer.world_size,
     )
 
 

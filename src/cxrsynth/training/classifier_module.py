@@ -54,19 +54,20 @@ class ChestClassifier(L.LightningModule):
         images, targets = batch
         x = augment_batch(images.float().div_(255.0), **self.augment)
         loss = weighted_bce(self(x), targets, self.w_pos, self.w_neg)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         return loss
 
     def validation_step(self, batch, batch_idx):
         images, targets = batch
         logits = self(images)
-        self.log("val/loss", weighted_bce(logits, targets, self.w_pos, self.w_neg), on_epoch=True)
+        self.log("val/loss", weighted_bce(logits, targets, self.w_pos, self.w_neg), on_epoch=True, sync_dist=True)
         self.val_auroc.update(torch.sigmoid(logits), targets.int())
 
     def on_validation_epoch_end(self):
-        per_class = self.val_auroc.compute()
+        per_class = self.val_auroc.compute()  # over every process's shard: the same value on each
         self.val_auroc.reset()
-        self.log("val/auroc_macro", per_class.nanmean(), prog_bar=True)
+        # already equal on every process; "max" keeps it exact and tells Lightning it is synced
+        self.log("val/auroc_macro", per_class.nanmean(), prog_bar=True, sync_dist=True, reduce_fx="max")
 
     def configure_optimizers(self):
         optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)

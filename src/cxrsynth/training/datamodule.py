@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from cxrsynth.data.store import ImageStore
 from cxrsynth.data.store_splits import StoreDataset, split_datasets
-from cxrsynth.errors import InputError
+from cxrsynth.errors import InputError, ParamsError
 
 
 class SplitDataModule(L.LightningDataModule):
@@ -30,8 +30,17 @@ class SplitDataModule(L.LightningDataModule):
         self.setup()
         return self.datasets["train"].labels.numpy()
 
+    def batch_per_process(self) -> int:
+        """This process's share of the global ``batch_size`` (Lightning's DDP gives each process its own
+        shard of the data and its own loader)."""
+        world = self.trainer.world_size if self.trainer is not None else 1
+        if self.batch_size % world:
+            raise ParamsError(f"classifier.batch_size: {self.batch_size} does not split evenly over {world} "
+                              "processes (it is global: the total over all devices)")
+        return self.batch_size // world
+
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
-        return DataLoader(self.datasets[name], batch_size=self.batch_size, shuffle=shuffle, drop_last=False,
+        return DataLoader(self.datasets[name], batch_size=self.batch_per_process(), shuffle=shuffle, drop_last=False,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
                           pin_memory=torch.cuda.is_available())
 

@@ -4,13 +4,15 @@ One Lightning "epoch" is one checkpoint interval (``checkpoint_every`` images, e
 at the end of the schedule), so every checkpoint sits on an epoch boundary and a resumed
 run continues exactly where the saved one stood. Checkpoints are written to a temporary
 file and renamed, so a kill during a save leaves the previous one intact.
+
+Which checkpoint a run continues, and where other runs' checkpoints are kept (run keys,
+``kept/<key digest>/``, ``keep_checkpoints``, ``resume_from``), is ``gan_checkpoints``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
 import warnings
@@ -21,27 +23,24 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, Checkpoint
-from lightning.pytorch.plugins.io import TorchCheckpointIO
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from cxrsynth.data.store import ImageStore
-from cxrsynth.provenance import import_closure, source_digest
+from cxrsynth.distributed import is_first_process
+from cxrsynth.training.gan_checkpoints import (
+    KEPT,
+    LAST,
+    SAMPLES,
+    AtomicCheckpointIO,
+    foresee_checkpoint,
+    key_digest,
+    run_key,
+    settle_checkpoints,
+)
 from cxrsynth.training.gan_config import GANConfig
 from cxrsynth.training.gan_data import load_pyramid, memory_mapped_levels
 from cxrsynth.training.gan_module import GANModule, NonFiniteLossError
-
-LAST = "last.ckpt"
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Write each checkpoint to a temporary file, then rename it into place."""
-
-    def save_checkpoint(self, checkpoint, path, storage_options=None):
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        super().save_checkpoint(checkpoint, tmp, storage_options)
-        os.replace(tmp, path)
 
 
 class _Steps(Dataset):
@@ -158,68 +157,12 @@ class IntervalCheckpoint(Checkpoint):
         trainer.save_checkpoint(self.path, weights_only=False)  # Lightning writes on global rank 0 only
 
 
-#: GANConfig fields that change nothing the run trains (only how often the losses are read)
-NOT_IN_RUN_KEY = ("log_every",)
-#: the modules whose code is the training: networks, losses, schedule, EMA, the step, the real images drawn
-TRAINING_MODULES = ("cxrsynth.training.gan_module", "cxrsynth.training.gan_data")
-
-
-def training_modules(module_class: type[GANModule] = GANModule) -> tuple[str, ...]:
-    """The modules whose code is a run's training: ``TRAINING_MODULES`` and the module class's own."""
-    return tuple(dict.fromkeys((*TRAINING_MODULES, module_class.__module__)))
-
-
-def run_key(config, store_fingerprint: str, trainer_kwargs: dict | None = None,
-            module_class: type[GANModule] = GANModule) -> dict:
-    """What makes a GAN run: the params that change training, the data, and the training code.
-
-    Saved in every checkpoint; only a checkpoint with the same key is resumed or re-exported.
-    ``store_fingerprint`` names the images trained on (the store, plus any subset of it)."""
-    kwargs = trainer_kwargs or {}
-    params = {k: v for k, v in asdict(config).items() if k not in NOT_IN_RUN_KEY}
-    params |= {k: kwargs.get(k, default) for k, default in (("precision", "32-true"), ("devices", 1), ("num_nodes", 1))}
-    key = {"params": params, "data": store_fingerprint,
-           "code": source_digest(import_closure(training_modules(module_class)))}
-    return json.loads(json.dumps(key))  # tuples as lists, as they come back from a checkpoint
-
-
-def _key_difference(saved: dict, key: dict) -> str:
-    """One line naming what differs between two run keys."""
-    parts = []
-    changed = sorted(k for k in set(saved.get("params", {})) | set(key["params"])
-                     if saved.get("params", {}).get(k) != key["params"].get(k))
-    if changed:
-        parts.append("gan params " + ", ".join(changed))
-    if saved.get("data") != key["data"]:
-        parts.append(f"data (store {str(saved.get('data'))[:12]} -> {key['data'][:12]})")
-    if saved.get("code") != key["code"]:
-        parts.append("training code (" + ", ".join(TRAINING_MODULES) + " and what they import)")
-    return "; ".join(parts) or "unknown"
-
-
-def checkpoint_decision(path: Path, key: dict, total_images: int) -> tuple[str, str]:
-    """What to do with the checkpoint at ``path``: ``fresh`` (none), ``resume`` (same run, unfinished),
-    ``finished`` (same run, done: export it again without training) or ``restart`` (another run), and why."""
-    if not path.exists():
-        return "fresh", "no checkpoint"
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)["gan_state"]
-    except Exception as err:  # noqa: BLE001 -- unreadable or foreign: start over
-        return "restart", f"{path} is unreadable ({type(err).__name__})"
-    saved = state.get("run_key")
-    if saved != key:
-        return "restart", f"{path} was made by another run: {_key_difference(saved or {}, key)} differ"
-    if state["images_seen"] >= total_images:
-        return "finished", f"{path} is this run, finished at {state['images_seen']} images"
-    return "resume", f"{path} is this run, at {state['images_seen']} of {total_images} images"
-
-
 @dataclass
 class GANFit:
     """The outcome of ``fit_gan``: the module at the end of the schedule, and how it got there."""
 
     module: GANModule
-    action: str  # fresh | resume | finished | restart
+    action: str  # fresh | resume | finished | restart | resume_from
     is_global_zero: bool = True  # under DDP, only process 0 writes outputs
     processes: int = 1  # training processes (DDP world size) this run used
     memory_mapped: list[int] = field(default_factory=list)  # levels read from the memory map batch by batch
@@ -228,15 +171,23 @@ class GANFit:
 def fit_gan(store_dir: Path, config, checkpoint_dir: Path, checkpoint_every: int,
             trainer_kwargs: dict | None = None, live_dir: Path | None = None, memory_limit_gib: float = 4.0,
             module_class: type[GANModule] = GANModule, rows: np.ndarray | None = None,
-            prepare=None) -> GANFit:
+            prepare=None, keep_checkpoints: int = 3, resume_from: str | None = None) -> GANFit:
     """Train, resume or re-export a GAN on the store; the module ends at the end of the schedule.
 
     A checkpoint is reused only by the run that made it (``run_key``): an unfinished one is
-    resumed, a finished one is loaded without training. Any other checkpoint is replaced by a
-    fresh run, with one line saying why. Sample grids of finished phases are written beside the
-    checkpoints (``samples/``). ``module_class`` (a ``GANModule``) and its ``config`` give the
-    system trained; ``rows`` limits training to those store rows (default: every listed image);
-    ``prepare(module, store)`` runs before training (e.g. to attach labels)."""
+    resumed, a finished one is loaded without training. Any other ``last.ckpt`` is moved aside
+    to ``kept/<key digest>/`` with its grids, never deleted; a kept checkpoint of this run is
+    moved back and reused; of the other kept runs the newest ``keep_checkpoints`` stay. One line
+    says what was found, kept, restored and pruned. ``resume_from`` (a checkpoint file, a folder
+    holding one, or a kept run's name) is used only when this run has no checkpoint of its own:
+    training continues that checkpoint's weights, optimiser moments, EMA and images shown under
+    this run's key, with this run's params (action ``resume_from``); its checkpoints record the
+    source (``module.resumed_from``), so later resumes and re-exports keep saying so.
+
+    Sample grids of finished phases are written beside the checkpoints (``samples/``).
+    ``module_class`` (a ``GANModule``) and its ``config`` give the system trained; ``rows``
+    limits training to those store rows (default: every listed image); ``prepare(module, store)``
+    runs before training (e.g. to attach labels)."""
     L.seed_everything(config.seed, workers=True, verbose=False)
     warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")  # the EMA copy, on purpose
     module = module_class(asdict(config))
@@ -246,19 +197,21 @@ def fit_gan(store_dir: Path, config, checkpoint_dir: Path, checkpoint_every: int
         fingerprint += ":rows:" + hashlib.sha256(np.sort(np.asarray(rows, dtype=np.int64)).tobytes()).hexdigest()[:16]
     module.run_key = run_key(config, fingerprint, trainer_kwargs, module_class)
     last = checkpoint_dir / LAST
-    action, reason = checkpoint_decision(last, module.run_key, config.schedule().total_images)
-    print(f"gan: {reason}; " + {"fresh": "training", "resume": "resuming", "finished": "exporting it without training",
-                                "restart": "starting over"}[action])
+    first = is_first_process()
+    if first:
+        action, continues_curves = settle_checkpoints(checkpoint_dir, module, keep_checkpoints, resume_from)
+    else:
+        action, continues_curves = foresee_checkpoint(checkpoint_dir, module.run_key, module.schedule.total_images,
+                                                      resume_from), True
     if action == "finished":
-        checkpoint = torch.load(last, map_location="cpu", weights_only=False)
+        own = checkpoint_dir / KEPT / key_digest(module.run_key) / LAST  # not moved back yet, in another process
+        checkpoint = torch.load(last if last.exists() else own, map_location="cpu", weights_only=False)
         module.load_state_dict(checkpoint["state_dict"])
         module.on_load_checkpoint(checkpoint)
-        return GANFit(module, action, memory_mapped=memory_mapped_levels(store_dir, config.resolutions, memory_limit_gib))
-    if action in ("fresh", "restart"):
-        last.unlink(missing_ok=True)
-        shutil.rmtree(checkpoint_dir / "samples", ignore_errors=True)
-        if live_dir is not None:  # a fresh run starts fresh curves; a resumed one appends
-            shutil.rmtree(live_dir, ignore_errors=True)
+        return GANFit(module, action, is_global_zero=first,
+                      memory_mapped=memory_mapped_levels(store_dir, config.resolutions, memory_limit_gib))
+    if live_dir is not None and first and not continues_curves:
+        shutil.rmtree(live_dir, ignore_errors=True)
     module.attach_images(load_pyramid(store_dir, config.resolutions, memory_limit_gib, rows))
     if prepare is not None:
         prepare(module, store)
@@ -267,10 +220,10 @@ def fit_gan(store_dir: Path, config, checkpoint_dir: Path, checkpoint_every: int
     if live_dir is not None:
         from dvclive.lightning import DVCLiveLogger
 
-        logger = DVCLiveLogger(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, resume=action == "resume")
+        logger = DVCLiveLogger(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, resume=continues_curves)
     trainer = L.Trainer(
         max_epochs=10**9,
-        callbacks=[PhaseMonitor(checkpoint_dir / "samples"), IntervalCheckpoint(last)],
+        callbacks=[PhaseMonitor(checkpoint_dir / SAMPLES), IntervalCheckpoint(last)],
         plugins=[AtomicCheckpointIO()],
         logger=logger,
         reload_dataloaders_every_n_epochs=1,
@@ -281,7 +234,8 @@ def fit_gan(store_dir: Path, config, checkpoint_dir: Path, checkpoint_every: int
         log_every_n_steps=1,
         **(trainer_kwargs or {}),
     )
-    trainer.fit(module, datamodule=_Intervals(module, checkpoint_every), ckpt_path=last if action == "resume" else None)
+    resumes = action in ("resume", "resume_from")
+    trainer.fit(module, datamodule=_Intervals(module, checkpoint_every), ckpt_path=last if resumes else None)
     return GANFit(module, action, trainer.is_global_zero, trainer.world_size,
                   memory_mapped_levels(store_dir, config.resolutions, memory_limit_gib))
 

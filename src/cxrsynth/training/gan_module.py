@@ -66,6 +66,7 @@ class GANModule(L.LightningModule):
         self.phase_rates: dict[str, float] = {}  # images/s of the phases this process ran (a timing: not saved)
         self.finished_phases: list[str] = []
         self.run_key: dict | None = None  # what made this run (params, data, code), saved with every checkpoint
+        self.resumed_from: dict | None = None  # the other run's checkpoint this run started from (gan.resume_from)
 
     def build_networks(self) -> tuple[torch.nn.Module, torch.nn.Module]:
         """(generator, discriminator) for ``self.config``."""
@@ -228,6 +229,7 @@ class GANModule(L.LightningModule):
             "finished_phases": list(self.finished_phases),
             "config": asdict(self.config),
             "run_key": self.run_key,
+            "resumed_from": self.resumed_from,
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -241,6 +243,7 @@ class GANModule(L.LightningModule):
         self.last_losses = dict(state.get("last_losses", {}))
         self.d_loss_moments = list(state.get("d_loss_moments", [0.0, 0.0, 0.0]))
         self.finished_phases = list(state["finished_phases"])
+        self.resumed_from = state.get("resumed_from")
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()

@@ -14,6 +14,7 @@ import gzip
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,11 +106,14 @@ def download(
     timeout_s: float = 60.0,
     chunk_bytes: int = 1 << 20,
     session: requests.Session | None = None,
+    verify: Callable[[Path], None] | None = None,
 ) -> Path:
     """Download ``url`` to ``dest``, resuming a partial ``dest.part`` with an HTTP Range request.
 
     Retries connection errors, truncated bodies, 5xx answers and checksum mismatches up to
     ``retries`` times with exponential backoff; raises DownloadError naming the file otherwise.
+    ``verify(part)``, when given, checks the whole ``.part`` before the rename: a DownloadError it
+    raises deletes the part and is raised at once (a wrong file, which retrying will not mend).
     """
     dest = Path(dest)
     if md5 and is_verified(dest, md5):
@@ -128,6 +132,12 @@ def download(
                 if got != md5:
                     part.unlink()
                     raise _Retry(f"MD5 mismatch (expected {md5}, got {got})")
+            if verify is not None:
+                try:
+                    verify(part)
+                except DownloadError:
+                    part.unlink(missing_ok=True)
+                    raise
             os.replace(part, dest)
             if md5:
                 _stamp(dest, md5)
