@@ -3,7 +3,9 @@
 The archive's labels come from the DenseNet with cut-offs calibrated on the real validation
 images (``archive.label_thresholds``); the images per target class are planned so those labels
 are as frequent as the source's (``synthesis.planning``); a shortfall past
-``archive.max_shortfall`` fails the stage and writes no archive.
+``archive.max_shortfall`` fails the stage and writes no archive. After the pilot pass the rest of
+the build is forecast and printed (``synthesis.forecast``); a plan the pilot shows cannot be met
+within ``archive.max_shortfall`` or ``archive.max_minutes`` stops the stage there, in one line.
 """
 
 import argparse
@@ -23,6 +25,7 @@ from cxrsynth.data.store import ImageStore
 from cxrsynth.data.store_splits import split_datasets
 from cxrsynth.io import atomic_dir, atomic_path, write_json
 from cxrsynth.labels import LABELS
+from cxrsynth.metrics.auroc import macro, per_class_auroc
 from cxrsynth.models.classifier import probabilities
 from cxrsynth.plots import contact_sheet, prevalence_by_split
 from cxrsynth.privacy.filter import filter_archive
@@ -63,7 +66,9 @@ def run(args: argparse.Namespace) -> dict:
                            "labelled_pct": round(100 * float((test_probs[:, c] >= labeller.thresholds[c]).mean()), 2)}
                     for c, name in enumerate(LABELS)}
 
-    build = build_archive(generator, resolution, scorer, labeller, source, params)
+    auroc = macro(per_class_auroc(test_probs, test_labels, LABELS))  # named when the pilot stops the build
+    build = build_archive(generator, resolution, scorer, labeller, source, params,
+                          labeller_auroc=None if np.isnan(auroc) else auroc)
     record = None
     if params.privacy_filter:
         privacy = load_section(PrivacyParams, args.params)
@@ -121,6 +126,7 @@ def run(args: argparse.Namespace) -> dict:
         "labeller_on_real_test": on_real_test,
         "scorers": comparison,
         "privacy_filter": record or {"applied": False},
+        "forecast": build.forecast_record(),
     }
     write_json(args.metrics, metrics)
     wide = pd.DataFrame({"source": [labels[n]["source_pct"] for n in LABELS],
@@ -145,9 +151,12 @@ def run(args: argparse.Namespace) -> dict:
     if record is not None:
         print(f"archive: privacy filter: {record['patients_flagged_before']} patients ({record['images_flagged_before']} "
               f"images) flagged, {record['replaced_patients']} replaced in {record['rounds']} rounds, "
-              f"{record['dropped_patients']} dropped")
+              f"{record['dropped_patients']} dropped"
+              + (f"; by pixel and feature nearest neighbours only: {reason}"
+                 if (reason := record["thresholds"]["verifier_not_used_because"]) else ""))
     return {"build_seconds": round(build.seconds, 1),
             "accepted_latents_per_s": round(int(result.success.sum()) / build.seconds, 2),
+            **build.forecast_timings(),
             **({f"{other}_comparison_seconds": round(probe_seconds, 1)} if params.compare_per_class else {})}
 
 

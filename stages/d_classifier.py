@@ -42,7 +42,9 @@ def run(args: argparse.Namespace) -> None:
     metrics = {
         "test_auroc": {k: round(v, 4) for k, v in result.test["auroc"].items()},
         "test_auroc_macro": round(result.test["auroc_macro"], 4),
+        "test_auroc_macro_classes": result.test["auroc_macro_classes"],  # classes with positives and negatives
         "val_auroc_macro": round(result.val["auroc_macro"], 4),
+        "val_auroc_macro_classes": result.val["auroc_macro_classes"],
         "thresholds": {k: round(v, 4) for k, v in result.thresholds.items()},
         "epochs": result.epochs,
         "best_epoch": result.best_epoch,

@@ -17,11 +17,13 @@ from cxrsynth.metrics.extractors import build_extractors
 from cxrsynth.metrics.fid_sets import (
     class_matrix,
     embed_2d,
+    left_out_labels,
     load_real_moments,
     pixel_change,
     stream_generated,
     table1,
 )
+from cxrsynth.metrics.frechet import MIN_IMAGES
 from cxrsynth.models.saved_classifier import load_classifier
 from cxrsynth.plots import class_distances
 from cxrsynth.runtime import resolve_device, use_all_cores
@@ -49,6 +51,7 @@ def run(args: argparse.Namespace) -> None:
     z = latents(params.n_generated, gan.z_dim, params.seed, params.truncation, device)
     generated = stream_generated(generator, gan.resolutions[-1], z, extractors, params.batch_size)
 
+    left_out = left_out_labels(real[extractors[0].name])  # the same images behind every extractor
     tables, matrices, maps = {}, {}, {}
     for e in extractors:
         tables[e.name] = {k: round(v, 4) for k, v in table1(real[e.name], generated[e.name]).items()}
@@ -65,9 +68,10 @@ def run(args: argparse.Namespace) -> None:
     with atomic_path(args.mds) as tmp:
         pd.concat([m.assign(extractor=n) for n, m in maps.items()]).to_csv(tmp, index=False)
     class_distances(matrices, maps, args.figure)
-    change = pixel_change(np.load(args.real / "group_means.npy"))
+    change = {k: v for k, v in pixel_change(np.load(args.real / "group_means.npy")).items()
+              if k in next(iter(tables.values()))}  # the findings Table 1 has a row for
     rho = {n: round(float(spearmanr([t[k] for k in change], list(change.values())).statistic), 4)
-           for n, t in tables.items()}
+           if len(change) > 2 else None for n, t in tables.items()}
     metrics = {
         "extractors": [e.name for e in extractors],
         "skipped": sorted({"inception", "classifier"} - {e.name for e in extractors}
@@ -76,6 +80,8 @@ def run(args: argparse.Namespace) -> None:
         "resolution": info["resolution"],
         "n_real": info["images"],
         "n_generated": params.n_generated,
+        "min_images_per_label": MIN_IMAGES,
+        "labels_left_out": left_out,  # label: real images, fewer than min_images_per_label (not in Table 1, Fig 5, MDS)
         "table1": tables,
         "stratified_is_smallest": {n: bool(t["stratified"] == min(t.values())) for n, t in tables.items()},
         "pixel_change": {k: round(v, 5) for k, v in change.items()},
@@ -83,6 +89,9 @@ def run(args: argparse.Namespace) -> None:
     }
     write_json(args.metrics, metrics)
     summary = ", ".join(f"{n}: stratified {t['stratified']:.3g}, synthetic {t['synthetic']:.3g}" for n, t in tables.items())
+    if left_out:
+        summary += (f"; left out of Table 1 and Figure 5 (fewer than {MIN_IMAGES} images): "
+                    + ", ".join(f"{k} ({n})" for k, n in left_out.items()))
     print(f"fid: {summary}; {time.perf_counter() - start:.0f} s")
 
 

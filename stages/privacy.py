@@ -8,6 +8,10 @@ own patient's other films left in (patients the verifier never trained on). Writ
 AUC, the thresholds, flagged counts before the archive's privacy filter (as the archive stage
 recorded them) and after it (measured here), and the distributions, as ``metrics/privacy.json``;
 histograms and the closest pairs as ``privacy.png``.
+
+A verifier that could not be trained (no same-patient pairs) or whose test AUC is below
+``privacy.min_verifier_auc`` is not used: the audit then flags by the pixel and feature tests
+alone, and ``verifier.used`` / ``verifier.not_used_because`` say so.
 """
 
 import argparse
@@ -55,10 +59,13 @@ def run(args: argparse.Namespace) -> None:
     metrics = {
         "reference": {"images": len(table), "patients": int(table["patient_id"].nunique()),
                       "what": "every stored image: the GAN trains on the whole store"},
-        "verifier": {k: setup.verifier[k] for k in ("test_auc", "test_pairs", "resolution")},
+        "verifier": {**{k: setup.verifier.get(k) for k in ("test_auc", "test_pairs", "resolution")},
+                     "used": setup.verifier_used, "not_used_because": thresholds.verifier_not_used_because,
+                     "min_test_auc": params.min_verifier_auc},
         "thresholds": thresholds.as_dict(),
         "calibration": {"split": "val", "images": len(setup.calibration),
-                        "distributions": {c: distribution(getattr(setup.calibration, c)) for c in CRITERIA}},
+                        "distributions": {c: distribution(getattr(setup.calibration, c)) if c in thresholds.criteria
+                                          else {} for c in CRITERIA}},
         "filter": record or {"applied": False},
         "archive_flagged_before_filter": record["images_flagged_before"] if record else archive["flagged_images"],
         "archive_flagged_after_filter": archive["flagged_images"],
@@ -66,16 +73,23 @@ def run(args: argparse.Namespace) -> None:
     }
     write_json(args.metrics, metrics)
 
-    pairs = closest_pairs(auditor, archive_images, populations["archive"][0], params.pairs_figure)
+    by = "verifier" if setup.verifier_used else "pixel"
+    pairs = closest_pairs(auditor, archive_images, populations["archive"][0], params.pairs_figure, by)
+    verifier = (f"verifier test AUC {setup.verifier['test_auc']}; " if setup.verifier_used
+                else f"verifier not used: {thresholds.verifier_not_used_because};\n")
     privacy_figure({name: nearest for name, (nearest, _) in populations.items()}, thresholds, pairs, args.figure,
-                   f"Privacy audit (demo phantoms, not clinical data): archive flagged {archive['flagged_images']} "
-                   f"of {len(archive_table)}; verifier test AUC {setup.verifier['test_auc']}; bottom: the "
-                   f"{len(pairs)} archive images the verifier finds closest to a training film")
+                   "Privacy audit (on the embedded demo: phantoms, not clinical data): archive flagged "
+                   f"{archive['flagged_images']} of {len(archive_table)}; {verifier}bottom: the {len(pairs)} archive images "
+                   f"{'the verifier finds closest to' if setup.verifier_used else 'nearest in pixels to'} a training film")
     control = reports["real_test_own_patient_included"]
+    if not setup.verifier_used:
+        print(f"privacy: {thresholds.verifier_not_used_because}: images flagged by pixel and feature nearest "
+              "neighbours only")
     print(f"privacy: archive {archive['flagged_images']} of {len(archive_table)} images flagged "
           f"({metrics['archive_flagged_before_filter']} before the filter); new patients (test) flagged "
           f"{reports['real_test']['flagged_fraction']:.2%} (rate per criterion {params.false_match_rate:.0%}); "
-          f"test films with their own patient's other films left in: {control['flagged_fraction']:.1%} flagged")
+          + (f"test films with their own patient's other films left in: {control['flagged_fraction']:.1%} flagged"
+             if control["flagged_fraction"] is not None else "no test patient has a second film (no own-patient control)"))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Real films come from the test split, generated ones from the class-optimised archive (or fresh
 samples), both at one stored side; they are written at the display size as identically encoded
-PNGs named by random IDs, with ``design.sqlite`` holding the screens and, apart, the truth.
+PNGs named by random IDs, with ``design.sqlite`` holding the screens and, apart, the truth. It
+reads only the design's keys of ``reader_study`` (``ReaderDesignParams``), the keys dvc.yaml lists.
 """
 
 import argparse
@@ -19,7 +20,7 @@ from cxrsynth.reader_study.films import archive_films, real_films, sampled_films
 
 
 def run(args: argparse.Namespace) -> None:
-    params = load_section(ReaderStudyParams, args.params)
+    params = load_section(ReaderStudyParams, args.params).design()
     rng = np.random.default_rng(params.seed)
     screens = plan_truth(params.grids, params.grid_size, params.pairs, params.real_probability, rng)
     needed = sum(len(truth) - sum(truth) for _, truth in screens)
@@ -29,8 +30,7 @@ def run(args: argparse.Namespace) -> None:
         generated = sampled_films(args.gan, needed, params.resolution, params.seed)
     side = generated.images.shape[-1]
     real = real_films(args.store, args.split, side)
-    settings = params.model_dump(mode="json", include={"grids", "grid_size", "real_probability", "pairs",
-                                                       "display_size", "generated_from", "seed"})
+    settings = params.model_dump(mode="json", exclude={"resolution"})  # the side actually taken is recorded
     with atomic_dir(args.out) as out:
         summary = write_study(out, screens, real, generated, params.display_size, rng, {**settings, "side": side})
     print(f"reader_design: study {summary['study_id']}: {summary['screens']} screens, "

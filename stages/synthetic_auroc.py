@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> None:
     results["real"] = real_column(real_probs, test_labels)
 
     table = table2(results)
-    metrics = {"per_class": {k: v for k, v in table.items() if k != "macro"}, "macro": table["macro"],
+    metrics = {"per_class": {k: table[k] for k in LABELS}, "macro": table["macro"],
+               "macro_classes": table["macro_classes"],  # per column: classes with test positives and negatives
                "train_images": {"embedded": len(embedded_table), "class_generated": len(archive_table)},
                "test_images": len(test_labels), "input_size": params.input_size, "max_epochs": params.max_epochs,
                "weights": weights}

@@ -3,6 +3,10 @@
 Same-patient and different-patient pairs of films, at the generator's resolution; tested on
 pairs of the test split, whose patients it never saw (``privacy.verifier``). The privacy audit
 and the archive's privacy filter use it to ask whether a synthetic film shows a training patient.
+
+Data with no same-patient pairs (one film per patient, as many public sets) cannot train or test
+one: the stage then writes only ``verifier.json``, saying so and why, and the audit flags by the
+nearest-neighbour tests alone.
 """
 
 import argparse
@@ -19,7 +23,7 @@ from cxrsynth.data.store import ImageStore
 from cxrsynth.errors import InputError
 from cxrsynth.io import atomic_dir
 from cxrsynth.privacy.films import reference_table, split_images
-from cxrsynth.privacy.verifier import fit_verifier, save_verifier
+from cxrsynth.privacy.verifier import fit_verifier, missing_pairs, save_untrained, save_verifier
 from cxrsynth.runtime import resolve_device
 
 
@@ -31,6 +35,14 @@ def run(args: argparse.Namespace) -> dict:
         key = "privacy.resolution" if params.resolution else "gan.resolution"
         raise InputError(f"{key}: {resolution} px is not a stored level {store.sizes} (prepare.size)")
     table = reference_table(store, args.split)
+    patients = {name: table.loc[table["split"] == name, "patient_id"].to_numpy() for name in ("train", "test")}
+    reason = missing_pairs(patients["train"], patients["test"])
+    if reason is not None:
+        with atomic_dir(args.out) as out:
+            save_untrained(out, reason, params, resolution, patients["train"], patients["test"])
+        print(f"verifier: not trained: {reason}; the privacy audit and filter flag by pixel and feature nearest "
+              "neighbours only")
+        return {}
     train, test = (split_images(store, table, resolution, name) for name in ("train", "test"))
     start = time.perf_counter()
     fit = fit_verifier(torch.from_numpy(train[0]).unsqueeze(1), train[1], torch.from_numpy(test[0]).unsqueeze(1),

@@ -142,3 +142,24 @@ def make_study(folder: Path, grids: int = 2, grid_size: int = 6, pairs: int = 3,
 def study(tmp_path) -> Path:
     """A small study folder: 2 grids of 6 and 3 pairs at 64 px."""
     return make_study(tmp_path / "study")
+
+
+class _OpensOnLoad:
+    """Unpickling this calls ``open(marker, "w")``, which creates ``marker``: any code a hostile pickle
+    could run instead."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+def write_hostile_checkpoint(path: Path, marker: Path, key: str = "gan_state", protocol: int = 2) -> Path:
+    """A torch checkpoint at ``path`` whose ``key`` entry creates ``marker`` when unpickled
+    (``weights_only=False``); a ``weights_only=True`` load refuses it."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({key: _OpensOnLoad(marker), "state_dict": {}}, path, pickle_protocol=protocol)
+    return path

@@ -1,5 +1,6 @@
 """The archive build: failed jobs are retried until the plan is met, a shortfall fails in one line,
-the labeller's cut-offs are calibrated on held-out images, and the label mix follows the plan."""
+the labeller's cut-offs are calibrated on held-out images, the label mix follows the plan, and after
+the pilot pass the rest is forecast and a plan out of reach stops the build in one line."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ import torch
 from cxrsynth.config.archive import ArchiveParams
 from cxrsynth.labels import LABELS
 from cxrsynth.models.d_classifier import discriminator_head
+from cxrsynth.synthesis import build as build_module
 from cxrsynth.synthesis.build import (
     ShortfallError,
     build_archive,
+    generate_patients,
     optimise_classes,
     optimise_with_retries,
 )
+from cxrsynth.synthesis.forecast import PlanError
 from cxrsynth.synthesis.scorers import Scorer, calibrated_thresholds
 from cxrsynth.training.gan_config import GANConfig, build_networks
 
@@ -99,3 +103,66 @@ def test_calibrated_cut_offs_reach_their_target_prevalence_on_held_out_data():
     assert np.allclose(labelled, test[1].mean(axis=0), atol=0.01), (labelled, test[1].mean(axis=0))
     youden_like = np.full(4, 0.5)
     assert not np.allclose((test[0] >= youden_like).mean(axis=0), test[1].mean(axis=0), atol=0.01)
+
+
+class Clock:
+    """A clock that advances ``step`` seconds per reading, so the forecast never depends on this machine's speed."""
+
+    def __init__(self, step: float):
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_the_forecast_after_the_pilot_is_printed_and_recorded_beside_what_happened(parts, capsys):
+    generator, scorer = parts
+    build = build_archive(generator, 16, scorer, scorer, source_table(), hard(size=80, retries=4, pilot_patients=1),
+                          labeller_auroc=0.7012, clock=Clock(1.0))
+    printed = capsys.readouterr().out
+    block = printed[printed.index("archive forecast"):].splitlines()[:5]
+    assert "latents" in block[1] and "expected time" in block[2] and "archive.max_minutes 120" in block[2]
+    assert "expected delivered" in block[3] and "test macro AUROC 0.701" in block[4]
+
+    forecast, pilot = build.forecast, build.forecast.pilot
+    assert pilot.seconds == 1.0  # one clock step: start to the end of the pilot
+    per_step = pilot.seconds / pilot.latent_steps.sum()
+    assert forecast.seconds == pytest.approx(forecast.latent_steps * per_step)  # at the pilot's measured rate
+    record = build.forecast_record()
+    expected, actual = record["expected"], record["actual"]
+    assert record["labeller_test_macro_auroc"] == 0.7012 and "seconds" not in expected and "seconds" not in actual
+    assert expected["planned_images"] == 80 - build.passes[0]["delivered_images"]
+    assert actual["patients"] == len(build.optimisation.classes) - pilot.patients.sum()
+    assert abs(expected["patients"] - actual["patients"]) <= 0.25 * actual["patients"]
+    assert abs(expected["latents"] - actual["latents"]) <= 0.5 * actual["latents"]
+    assert actual["delivered_fraction"] == 1.0 and expected["delivered_fraction"] > 0.9
+    assert set(build.forecast_timings()) == {"pilot_seconds", "forecast_seconds", "main_and_top_up_seconds"}
+
+
+def test_a_labeller_that_cannot_reach_the_plan_stops_the_build_after_the_pilot_in_one_line(parts, monkeypatch):
+    """No latent converges: with 6 pilot patients per class, each class's rate is at most 54% (99%), too low
+    for the plan, so the build stops before the main pass instead of failing after it."""
+    generator, scorer = parts
+    never = Scorer("never", scorer.model, 16, np.full(len(LABELS), 1 - 1e-6, np.float32))
+    passes = []
+    monkeypatch.setattr(build_module, "generate_patients",
+                        lambda *a, **k: passes.append(1) or generate_patients(*a, **k))
+    with pytest.raises(PlanError) as err:
+        build_archive(generator, 16, never, scorer, source_table(), hard(size=600, retries=0, pilot_patients=6),
+                      labeller_auroc=0.58, clock=Clock(1.0))
+    message = str(err.value)
+    assert "\n" not in message and "test macro AUROC 0.580" in message and "no archive written" in message
+    assert "archive.max_shortfall" in message and "archive.oversample" in message and "0 of 6" in message
+    assert len(passes) == 1  # the pilot only
+
+
+def test_a_build_forecast_to_exceed_max_minutes_stops_after_the_pilot(parts):
+    generator, scorer = parts
+    with pytest.raises(PlanError) as err:  # every clock reading a day later: the pilot took a day
+        build_archive(generator, 16, scorer, scorer, source_table(), hard(size=80, retries=4, pilot_patients=1),
+                      labeller_auroc=0.93, clock=Clock(86_400.0))
+    message = str(err.value)
+    assert "\n" not in message and "exceeds archive.max_minutes 120" in message and "0.930" in message
+    unlimited = hard(size=80, retries=4, pilot_patients=1, max_minutes=None)
+    assert len(build_archive(generator, 16, scorer, scorer, source_table(), unlimited, clock=Clock(86_400.0)).table) == 80

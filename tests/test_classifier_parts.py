@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -179,3 +180,61 @@ def test_the_global_batch_splits_over_the_processes():
 
     data.trainer = Trainer()
     assert data.train_dataloader().batch_size == 2
+
+
+def test_logged_val_auroc_averages_only_the_classes_with_positives(monkeypatch):
+    """One validation batch where class c has no positives: ``val/auroc_macro`` is the mean over a and b
+    (sklearn's AUROCs) and ``val/auroc_macro_classes`` is 2, as the stage's ``evaluate`` says; torchmetrics'
+    per-class AUROC gave c a 0 and the logged mean two thirds of the right one."""
+    from sklearn.metrics import roc_auc_score
+
+    from cxrsynth.training.classifier_module import ChestClassifier
+
+    rng = np.random.default_rng(0)
+    probs = rng.random((40, 3)).astype(np.float32)
+    targets = (rng.random((40, 3)) < 0.4).astype(np.float32)
+    targets[:, 2] = 0
+    # the "network" passes the (normalised, so monotonically mapped) inputs through as logits
+    module = ChestClassifier([1.0] * 3, [1.0] * 3, labels=("a", "b", "c"), model=torch.nn.Flatten())
+    logged = {}
+    monkeypatch.setattr(module, "log", lambda name, value, **kwargs: logged.__setitem__(name, float(value)))
+    images = torch.from_numpy(probs).reshape(40, 1, 1, 3)
+    for start in (0, 16, 32):  # three batches of one epoch
+        module.validation_step((images[start : start + 16], torch.from_numpy(targets[start : start + 16])), 0)
+    module.on_validation_epoch_end()
+    expected = np.mean([roc_auc_score(targets[:, i], probs[:, i]) for i in (0, 1)])
+    assert logged["val/auroc_macro"] == pytest.approx(expected, abs=1e-6)
+    assert logged["val/auroc_macro_classes"] == 2
+    scores = evaluate(probs, targets, ["a", "b", "c"])
+    assert scores["auroc_macro"] == pytest.approx(expected) and scores["auroc_macro_classes"] == 2
+
+
+def test_a_best_checkpoint_that_would_run_code_is_refused(tmp_path, monkeypatch):
+    """The classifier reloads its best checkpoint after training: a file there whose pickle would run
+    code is refused in one line naming it, and the code never runs (before: ``weights_only=False``)."""
+    from conftest import write_hostile_checkpoint
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from cxrsynth.config.classifier import ClassifierParams
+    from cxrsynth.errors import InputError
+    from cxrsynth.training.classifier_fit import fit_on
+    from cxrsynth.training.datamodule import ArrayDataModule
+
+    marker = tmp_path / "marker"
+    # the checkpoint written in place of the best one, as a swapped or pulled file would be
+    monkeypatch.setattr(ModelCheckpoint, "_save_checkpoint",
+                        lambda self, trainer, filepath: write_hostile_checkpoint(Path(filepath), marker, "epoch"))
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (16, 16, 16), dtype=np.uint8)
+    labels = (rng.random((16, 15)) < 0.5).astype(np.float32)
+    data = ArrayDataModule({"train": (images, labels), "val": (images[:8], labels[:8]),
+                            "test": (images[8:], labels[8:])}, batch_size=8)
+    params = ClassifierParams(input_size=16, max_epochs=1, batch_size=8, pretrained="none", accelerator="cpu")
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                torch.nn.Linear(4, 15))
+    with warnings.catch_warnings(), pytest.raises(InputError) as err:  # UnsafeCheckpointError
+        warnings.simplefilter("ignore")
+        fit_on(data, params, tmp_path / "work", model=model)
+    assert str(err.value).startswith(f"{tmp_path / 'work' / 'best.ckpt'}: refused: loading it would need the "
+                                     "global io.open") and "\n" not in str(err.value)
+    assert not marker.exists()

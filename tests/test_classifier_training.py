@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import demo_store
 import torch
@@ -24,6 +25,11 @@ from cxrsynth.training.classifier_fit import fit_classifier, save_classifier
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
     demo_store(root, 600, 32, workers=2, split=True)
+    # val without a Hernia positive, as small sets can be: its patients move to train
+    split, table = pd.read_csv(root / "split.csv"), ImageStore(root / "store").table
+    hernia = set(table.loc[table["Hernia"] == 1, "patient_id"])
+    split.loc[(split["split"] == "val") & split["patient_id"].isin(hernia), "split"] = "train"
+    split.to_csv(root / "split.csv", index=False)
     params = ClassifierParams(input_size=32, max_epochs=4, batch_size=32, pretrained="none", seed=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -91,3 +97,19 @@ def test_stage_refuses_missing_imagenet_weights_in_one_line(trained, tmp_path):
     assert result.stderr.strip() == ("error: classifier.pretrained: imagenet, but no densenet121-a639ec97.pth in "
                                      "weights/densenet121 (put it there or set classifier.weights_path)")
     assert not (tmp_path / "model").exists() and not (tmp_path / "m.json").exists()
+
+
+def test_the_logged_val_auroc_is_the_stages(trained):
+    """DVCLive's ``val/auroc_macro`` at the best epoch is the stage's ``val_auroc_macro`` (the best
+    checkpoint reloaded and scored on val by ``evaluate``), over the same 14 classes: val has no Hernia
+    positive (torchmetrics counted Hernia as 0 in the logged mean)."""
+    root, _, result = trained
+    assert result.val["positives"]["Hernia"] == 0
+    curves = root / "live" / "plots" / "metrics" / "val"
+    logged = pd.read_csv(curves / "auroc_macro.tsv", sep="\t")["auroc_macro"]
+    assert logged.iloc[result.best_epoch] == pytest.approx(result.val["auroc_macro"], abs=1e-6)
+    assert result.val["auroc_macro_classes"] == 14
+    classes = pd.read_csv(curves / "auroc_macro_classes.tsv", sep="\t")["auroc_macro_classes"]
+    assert (classes == result.val["auroc_macro_classes"]).all()
+    n_val = int((pd.read_csv(root / "split.csv")["split"] == "val").sum())
+    assert result.val["auroc_macro_classes"] == sum(0 < n < n_val for n in result.val["positives"].values())

@@ -193,3 +193,107 @@ def test_inception_features_that_barely_vary_are_refused():
                 check_feature_spread({"inception": moments}, {"file": "x.pth", "sha256": "0"})
         else:
             check_feature_spread({"inception": moments, "classifier": moments}, "none")
+
+
+def _random_classifier(folder, input_size: int):
+    """A saved ResNet-18 classifier folder with random weights (what the FID stages load)."""
+    import json
+
+    from cxrsynth.labels import LABELS
+    from cxrsynth.models.classifier import build_classifier
+
+    torch.manual_seed(0)
+    folder.mkdir()
+    torch.save(build_classifier(len(LABELS), "none", arch="resnet18").state_dict(), folder / "model.pt")
+    (folder / "thresholds.json").write_text(json.dumps({name: 0.5 for name in LABELS}))
+    (folder / "config.json").write_text(json.dumps({"architecture": "resnet18", "labels": list(LABELS),
+                                                    "input_size": input_size}))
+
+
+def _random_generator(folder, channels: list[int], z_dim: int):
+    """An exported PGGAN folder with random weights."""
+    import json
+    from dataclasses import asdict
+
+    from cxrsynth.training.gan_config import GANConfig, build_networks
+
+    torch.manual_seed(0)
+    config = GANConfig(z_dim=z_dim, channels=channels)
+    generator, discriminator = build_networks(config)
+    folder.mkdir()
+    torch.save(generator.state_dict(), folder / "generator.pt")
+    torch.save(discriminator.state_dict(), folder / "discriminator.pt")
+    (folder / "config.json").write_text(json.dumps(asdict(config) | {"resolution": config.resolutions[-1]}))
+
+
+def stage(name: str):
+    """The module of ``stages/<name>.py`` (its ``run(args)``), imported without running its main."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", Path(__file__).parents[1] / "stages" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_label_with_one_image_is_left_out_of_table1_and_figure5_and_said_so(tmp_path, capsys):
+    """A store where Hernia has a single image (no covariance): real_features and fid run, Hernia has no
+    row in Table 1, the class matrix or the MDS, and fid.json and the report say it was left out
+    (before: the fid stage stopped with "a covariance needs at least 2")."""
+    import argparse
+    import json
+
+    from conftest import write_raw
+
+    from cxrsynth.config.prepare import PrepareParams
+    from cxrsynth.config.split import SplitParams
+    from cxrsynth.data.prepare import prepare_dataset
+    from cxrsynth.data.split_stage import make_split
+    from cxrsynth.data.store import ImageStore
+    from cxrsynth.report.sections import Context, fid_section
+    from cxrsynth.report.sources import Metrics
+
+    others = [name for name in LABELS if name != "Hernia"]
+    rows = [(f"{p + 1:08d}_{i:03d}.png", others[(2 * p + i) % len(others)]) for p in range(28) for i in range(2)]
+    rows.append(("00000029_000.png", "Hernia|Mass"))  # Hernia's only image
+    write_raw(tmp_path / "raw", rows, size=8)
+    (tmp_path / "store").mkdir()
+    prepare_dataset(tmp_path / "raw", tmp_path / "store", PrepareParams(size=8, workers=1))
+    split, _, _ = make_split(ImageStore(tmp_path / "store").table, SplitParams(fractions=(0.5, 0.25, 0.25)),
+                             tmp_path / "store")
+    split.to_csv(tmp_path / "split.csv", index=False)
+    _random_classifier(tmp_path / "classifier", 8)
+    _random_generator(tmp_path / "gan", [16, 16], 8)
+    (tmp_path / "params.yaml").write_text(
+        "gan:\n  resolution: 8\n  z_dim: 8\n  channels: [16, 16]\n  fade_images: [0, 8]\n  stable_images: [8, 8]\n"
+        "  batch_sizes: [4, 4]\nfid:\n  extractor: classifier\n  n_generated: 24\n  batch_size: 16\n  device: cpu\n")
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    torch_threads = torch.get_num_threads()
+    try:  # the stages' own run(), in this process: two more interpreters would double the test's time
+        stage("real_features").run(argparse.Namespace(
+            params=tmp_path / "params.yaml", store=tmp_path / "store", split=tmp_path / "split.csv",
+            classifier=tmp_path / "classifier", weights=None, out=tmp_path / "real"))
+        stage("fid").run(argparse.Namespace(
+            params=tmp_path / "params.yaml", real=tmp_path / "real", gan=tmp_path / "gan",
+            classifier=tmp_path / "classifier", weights=None, metrics=metrics / "fid.json",
+            table=metrics / "fid_table1.csv", matrix=metrics / "fid_classes.csv", mds=metrics / "fid_mds.csv",
+            figure=metrics / "fid_classes.png"))
+    finally:
+        torch.set_num_threads(torch_threads)
+    assert "left out of Table 1 and Figure 5 (fewer than 2 images): Hernia (1)" in capsys.readouterr().out
+
+    fid = json.loads((metrics / "fid.json").read_text())
+    assert fid["labels_left_out"] == {"Hernia": 1} and fid["min_images_per_label"] == 2
+    assert set(fid["table1"]["classifier"]) == {"stratified", "sex", "synthetic", *(set(FINDINGS) - {"Hernia"})}
+    assert "Hernia" not in set(pd.read_csv(metrics / "fid_table1.csv")["split"])
+    matrix = pd.read_csv(metrics / "fid_classes.csv")
+    assert set(matrix["a"]) == set(matrix["b"]) == set(others)
+    assert set(pd.read_csv(metrics / "fid_mds.csv")["label"]) == set(others)
+    assert "Hernia" not in fid["pixel_change"] and fid["finding_fid_vs_pixel_change_spearman"]["classifier"] is not None
+    section = fid_section(Metrics(metrics), Context(demo=False, gan_resolution=8, classifier_size=8,
+                                                    extractors=("classifier",)))
+    notes = [block.text for block in section.blocks if type(block).__name__ == "Note"]
+    assert any("Left out of Table 1, Figure 5 and the MDS: Hernia (1 image)" in n and "at least 2 images" in n
+               for n in notes), notes

@@ -89,7 +89,7 @@ def test_kill_and_resume_is_bitwise_equal(tmp_path, store):
 
     kill_after_first_checkpoint(killed, store, **PG)
     assert not (killed / "model").exists()  # nothing half-written
-    saved = torch.load(killed / "ckpt" / "last.ckpt", weights_only=False)["gan_state"]["images_seen"]
+    saved = torch.load(killed / "ckpt" / "last.ckpt", weights_only=True)["gan_state"]["images_seen"]
     assert 0 < saved < 784
     resumed = stage(killed, store, **PG)
     assert resumed.wait(timeout=600) == 0, resumed.stdout.read()
@@ -97,8 +97,8 @@ def test_kill_and_resume_is_bitwise_equal(tmp_path, store):
     a = torch.load(straight / "model" / "generator.pt", weights_only=True)
     b = torch.load(killed / "model" / "generator.pt", weights_only=True)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    full_a = torch.load(straight / "ckpt" / "last.ckpt", weights_only=False)
-    full_b = torch.load(killed / "ckpt" / "last.ckpt", weights_only=False)
+    full_a = torch.load(straight / "ckpt" / "last.ckpt", weights_only=True)
+    full_b = torch.load(killed / "ckpt" / "last.ckpt", weights_only=True)
     assert all(torch.equal(full_a["state_dict"][k], full_b["state_dict"][k]) for k in full_a["state_dict"])
     assert full_a["gan_state"]["images_seen"] == full_b["gan_state"]["images_seen"] == 784
     for opt_a, opt_b in zip(full_a["optimizer_states"], full_b["optimizer_states"]):
@@ -191,7 +191,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, store, p
     assert result.returncode == 1, result.stderr[-2000:]
     assert not any((tmp_path / name).exists() for name in ("model", "gan.json", "grid.png"))
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["last.ckpt", "samples"]  # no temporary file
-    checkpoint = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
+    checkpoint = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)
     assert checkpoint["gan_state"]["images_seen"] == 96  # the first checkpoint, taken before the fault
     weights = [v for v in checkpoint["state_dict"].values() if v.is_floating_point()]
     moments = [v for opt in checkpoint["optimizer_states"] for state in opt["state"].values()
@@ -216,7 +216,7 @@ def test_ddp_two_cpu_processes_share_the_schedule(tmp_path, store, launcher):
     assert metrics["batch_per_process"] == {"4": 4, "8": 4, "16": 4}
     assert (result.stdout + result.stderr).count("train_gan: pggan") == 1
     assert (result.stdout + result.stderr).count("train_gan: seconds") == 1
-    state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
+    state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)
     # 784 images in global batches of 8: 98 steps of one D and one G optimiser step each
     assert state["gan_state"]["images_seen"] == 784 and state["global_step"] == 2 * 784 // 8
 
@@ -247,7 +247,7 @@ def gan_line(output: str) -> str:
 
 
 def saved_state(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)["gan_state"]
+    return torch.load(path, map_location="cpu", weights_only=True)["gan_state"]
 
 
 def test_a_checkpoint_is_reused_only_by_the_run_that_made_it(tmp_path, store, tmp_path_factory):
@@ -373,7 +373,7 @@ def test_a_changed_param_keeps_the_checkpoint_and_resume_from_continues_it(tmp_p
     assert json.loads((tmp_path / "gan.json").read_text())["phases"][0] == "4-stable"  # A's phase, not trained again
     timings = json.loads((tmp_path / "timings.json").read_text())
     assert timings["checkpoint"] == "resume_from" and "4-stable" not in timings["img_per_s"]
-    final = torch.load(tmp_path / "ckpt" / "last.ckpt", map_location="cpu", weights_only=False)
+    final = torch.load(tmp_path / "ckpt" / "last.ckpt", map_location="cpu", weights_only=True)
     assert final["gan_state"]["resumed_from"] == record and final["gan_state"]["images_seen"] == 784
     assert final["gan_state"]["run_key"]["params"]["lr"] == 5.0e-4
     assert {group["lr"] for opt in final["optimizer_states"] for group in opt["param_groups"]} == {5.0e-4}
@@ -504,3 +504,65 @@ def test_a_global_batch_that_does_not_split_is_refused(tmp_path, store):
                   batch_sizes=[8, 8, 8], devices=3)
     GANParams(resolution=16, channels=[8, 8, 8], fade_images=[0, 8, 8], stable_images=[8, 8, 8],
               batch_sizes=[14, 14, 14], devices=2)  # 7 per process: no longer tied to multiples of group_size
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol 4:UserWarning")
+def test_a_checkpoint_that_would_run_code_is_refused_in_one_line(tmp_path, store):
+    """A ``last.ckpt`` (e.g. pulled from a DVC remote), a ``gan.resume_from`` file or a kept run whose
+    pickle would run code on loading: the stage stops in one line naming the file, before moving or
+    training anything, and the code never runs (before: ``torch.load(weights_only=False)`` ran it)."""
+    from conftest import write_hostile_checkpoint
+
+    from cxrsynth.errors import InputError
+    from cxrsynth.training.gan_checkpoints import foresee_checkpoint, key_digest, plan_checkpoints
+
+    marker = tmp_path / "marker"
+    last = write_hostile_checkpoint(tmp_path / "ckpt" / "last.ckpt", marker)
+    params = TINY.format(**PG)
+    for extra, named in (("", "ckpt/last.ckpt"), ("  resume_from: hostile.ckpt\n", "hostile.ckpt")):
+        result = run_stage(tmp_path, store, params + extra)
+        assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert result.stderr.startswith(f"error: {named}: refused: loading it would need the global io.open")
+        assert not marker.exists() and not (tmp_path / "model").exists()
+        assert not (tmp_path / "ckpt" / "kept").exists()  # nothing moved: the file is where it was
+        last.rename(tmp_path / "hostile.ckpt")
+        last = tmp_path / "hostile.ckpt"
+
+    key = {"params": {"lr": 1}, "data": "d", "code": "c"}
+    ckpt = tmp_path / "other"
+    write_hostile_checkpoint(ckpt / "kept" / key_digest(key) / "last.ckpt", marker)
+    with pytest.raises(InputError, match="refused"):
+        foresee_checkpoint(ckpt, key, 24, None)  # the other DDP processes
+    with pytest.raises(InputError, match="refused"):
+        plan_checkpoints(ckpt, key, 24, None)
+    # a newer pickle protocol fails on an opcode before its global, and is refused all the same
+    write_hostile_checkpoint(ckpt / "last.ckpt", marker, protocol=4)
+    with pytest.raises(InputError, match=r"refused: loading it would need pickle content .*\(Unsupported operand"):
+        plan_checkpoints(ckpt, key, 24, None)
+    assert not marker.exists()
+
+
+def test_every_checkpoint_read_in_the_code_is_weights_only():
+    """Static: every ``torch.load`` in src/ and stages/ passes ``weights_only=True``, and so does every
+    Lightning call that reads a checkpoint (``fit``/``validate``/``test`` with ``ckpt_path``,
+    ``load_from_checkpoint``)."""
+    import ast
+
+    def weights_only(call: ast.Call) -> bool:
+        return any(k.arg == "weights_only" and isinstance(k.value, ast.Constant) and k.value.value is True
+                   for k in call.keywords)
+
+    offenders, loads = [], 0
+    for path in sorted([*(ROOT / "src").rglob("*.py"), *(ROOT / "stages").glob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+                continue
+            name = node.func.attr
+            reads = ((name == "load" and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch")
+                     or name == "load_from_checkpoint"
+                     or (name in ("fit", "validate", "test") and any(k.arg == "ckpt_path" for k in node.keywords)))
+            loads += reads
+            if reads and not weights_only(node):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert loads >= 8 and not offenders, offenders

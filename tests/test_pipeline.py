@@ -128,6 +128,13 @@ def test_archive_is_labelled_and_loadable(repo):
         p = row["true_pct"] / 100
         noise = 100 * 3 * (p * (1 - p) * (1 / n_val + 1 / n_test)) ** 0.5
         assert abs(row["labelled_pct"] - row["true_pct"]) <= max(noise, 0.5), (name, row, noise)
+    # the forecast after the pilot: the demo's labeller fills the plan, and the patients forecast are the ones run
+    forecast = archive["forecast"]
+    expected, actual = forecast["expected"], forecast["actual"]
+    assert expected["best_delivered_fraction"] >= 0.99 and forecast["labeller_test_macro_auroc"] > 0.9
+    assert abs(expected["patients"] - actual["patients"]) <= 0.05 * actual["patients"]
+    timings = json.loads((repo / "metrics" / "timings" / "archive.json").read_text())
+    assert timings["forecast_seconds"] > 0 and "seconds" not in forecast["expected"]
     for scorer in ("discriminator", "densenet"):  # every class converges with both scorers
         rates = {k: v["success_rate"] for k, v in archive["scorers"][scorer].items() if isinstance(v, dict)}
         assert len(rates) == 15 and min(rates.values()) > 0, (scorer, rates)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +15,7 @@ from cxrsynth.data.phantom import render_phantom
 from cxrsynth.labels import LABELS
 from cxrsynth.metrics.extractors import Extractor
 from cxrsynth.privacy.audit import Auditor, calibrate, flagged_patients, resize_uint8
+from cxrsynth.privacy.encoder import PatientEncoder
 from cxrsynth.privacy.filter import PrivacyFilterError, filter_archive
 from cxrsynth.privacy.pairs import PatientPairBatches, evaluation_pairs, patient_rows
 from cxrsynth.privacy.verifier import fit_verifier, random_shift
@@ -218,3 +221,143 @@ def test_the_filter_fails_past_its_limit_and_leaves_an_unflagged_archive_alone()
     build.images[[0, 2, 5], 0, 0] = 255  # 3 of 5 patients flagged
     with pytest.raises(PrivacyFilterError, match="3 of 5 patients"):
         filter_archive(build, check_bright, regenerate_with(7), rounds=2, max_replaced_fraction=0.5, seed=0)
+
+
+# --------------------------------------------------------------------------- without a usable verifier
+def local_store(root, patients: int, films: int) -> tuple:
+    """A prepared 32 px store of random films, ``films`` per patient, read from a local NIH-layout folder,
+    and a split CSV putting every fifth patient in val and every fifth in test."""
+    from conftest import write_raw
+
+    from cxrsynth.config.data import LocalParams
+    from cxrsynth.config.prepare import PrepareParams
+    from cxrsynth.data.prepare import prepare_dataset
+    from cxrsynth.data.sources.local import import_local
+    from cxrsynth.data.store import ImageStore
+
+    rows = [(f"{p:08d}_{f:03d}.png", LABELS[p % 15]) for p in range(1, patients + 1) for f in range(films)]
+    src = write_raw(root / "nih", rows)
+    import_local(LocalParams(images_dir=str(src / "images"), metadata_csv=str(src / "Data_Entry_2017_v2020.csv")),
+                 root / "raw")
+    (root / "store").mkdir()
+    prepare_dataset(root / "raw", root / "store", PrepareParams(size=32, workers=1))
+    table = ImageStore(root / "store").table
+    table["split"] = np.asarray(["train", "train", "train", "val", "test"])[table["patient_id"] % 5]
+    table[["image", "patient_id", "split"]].to_csv(root / "split.csv", index=False)
+    return root / "store", root / "split.csv"
+
+
+def test_the_verifier_stage_without_same_patient_pairs_records_why_and_says_so_in_one_line(tmp_path):
+    """One film per patient: no verifier can be trained; the stage succeeds, writes only the record
+    (no half-made model) and prints one line naming what the data lacks."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT, params_text
+
+    store, split = local_store(tmp_path, 40, 1)
+    (tmp_path / "params.yaml").write_text(params_text())
+    result = subprocess.run([sys.executable, str(ROOT / "stages" / "verifier.py"), "--store", str(store),
+                             "--split", str(split), "--out", "verifier"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    said = [line for line in result.stdout.splitlines() if line.startswith("verifier: not trained")]
+    assert len(said) == 1 and "0 patients of the training split have two or more films" in said[0], result.stdout
+    assert sorted(p.name for p in (tmp_path / "verifier").iterdir()) == ["verifier.json"]
+    from cxrsynth.privacy.encoder import load_verifier
+    from cxrsynth.privacy.setup import verifier_not_used
+
+    encoder, record = load_verifier(tmp_path / "verifier")
+    assert encoder is None and record["trained"] is False and record["test_auc"] is None
+    assert record["resolution"] == 32 and record["train_patients_with_pairs"] == 0
+    assert verifier_not_used(record, 0.9).startswith("verifier not trained (no same-patient pairs to train on")
+
+
+def test_pairs_in_training_but_none_in_test_are_not_enough():
+    from cxrsynth.privacy.verifier import missing_pairs
+
+    train = np.repeat(np.arange(10), 2)
+    assert missing_pairs(train, np.arange(100, 110)).startswith("no same-patient pairs to test on: 0 patients")
+    assert missing_pairs(np.r_[train[:2], 50, 51], np.arange(5)).startswith("no same-patient pairs to train on: 1 ")
+    assert missing_pairs(train, np.asarray([100, 100, 101])) is None
+
+
+@pytest.fixture
+def tiny_classifier(monkeypatch):
+    """``audit_setup`` reads ``TinyFeatures`` in place of the DenseNet folder."""
+    import cxrsynth.privacy.setup as setup_module
+
+    monkeypatch.setattr(setup_module, "load_classifier",
+                        lambda folder, device: (TinyFeatures().eval(), {}, {"input_size": 16}))
+    monkeypatch.setattr(setup_module, "classifier_extractor", lambda model, size: Extractor("tiny", 8, model, size))
+
+
+def test_without_a_verifier_the_audit_and_the_filter_flag_by_nearest_neighbours_only(tmp_path, tiny_classifier):
+    from cxrsynth.privacy.report import own_patient_control, summary
+    from cxrsynth.privacy.setup import audit_setup
+    from cxrsynth.privacy.verifier import missing_pairs, save_untrained
+
+    store, split = local_store(tmp_path, 40, 1)
+    table = pd.read_csv(split)
+    train, test = (table.loc[table["split"] == s, "patient_id"].to_numpy() for s in ("train", "test"))
+    save_untrained(tmp_path / "verifier", missing_pairs(train, test), PrivacyParams(), 32, train, test)
+    setup = audit_setup(store, split, tmp_path / "classifier", tmp_path / "verifier", PrivacyParams(batch_size=16),
+                        torch.device("cpu"))
+    thresholds = setup.thresholds
+    assert not setup.verifier_used and thresholds.verifier is None and thresholds.criteria == ("pixel", "feature")
+    assert thresholds.verifier_not_used_because.startswith("verifier not trained (no same-patient pairs")
+    assert thresholds.as_dict()["verifier_score"] is None and thresholds.as_dict()["criteria"] == ["pixel", "feature"]
+
+    reference = setup.auditor.reference_images  # random noise films
+    planted = np.concatenate([np.zeros((6, 32, 32), np.uint8), reference[[0, 5, 9]].numpy()])  # 6 black, 3 copies
+    nearest = setup.auditor.nearest(planted)
+    assert np.isnan(nearest.verifier).all() and (nearest.verifier_index == -1).all()
+    flags = thresholds.flags(nearest)
+    assert set(flags) == {"pixel", "feature", "any"}  # the verifier can neither flag nor clear an image
+    assert flags["any"].tolist() == [False] * 6 + [True] * 3 and flags["pixel"][-3:].all()
+    report = summary(nearest, flags, np.arange(len(planted)))
+    assert report["flagged_fraction_by"]["verifier"] is None and report["distributions"]["verifier"] == {}
+    rows = np.flatnonzero((setup.table["split"] == "train").to_numpy())
+    assert own_patient_control(setup.auditor, setup.table, rows, thresholds)["best_match_is_own_patient"] is None
+
+    def check(images):
+        found = thresholds.flags(setup.auditor.nearest(images))
+        return found["any"], {k: v for k, v in found.items() if k != "any"}
+
+    def regenerate(classes, counts, seed):  # black replacements at the reference's side
+        ok, made = regenerate_with(7)(classes, counts, seed)
+        return ok, replace(made, images=np.zeros((len(made.images), 32, 32), np.uint8))
+
+    build = toy_build()
+    films = np.zeros((len(build.images), 32, 32), np.uint8)
+    films[0:2] = reference[[3, 4]].numpy()  # patient 0's two films copy training films
+    out, record = filter_archive(replace(build, images=films), check, regenerate, rounds=2,
+                                 max_replaced_fraction=0.5, seed=0)
+    assert record.patients_flagged_before == 1 and set(record.flagged_by_before) == {"pixel", "feature"}
+    assert record.replaced_patients == 1 and not check(out.images)[0].any()
+
+
+def test_a_verifier_below_the_auc_floor_is_not_trusted(tmp_path, tiny_classifier):
+    """A verifier at chance flags new patients as often as copies: below privacy.min_verifier_auc it is left
+    out as if there were none; at or above the floor it flags."""
+    from cxrsynth.privacy.setup import audit_setup, verifier_not_used
+    from cxrsynth.privacy.verifier import VerifierFit, save_verifier
+
+    store, split = local_store(tmp_path, 30, 2)
+    torch.manual_seed(0)
+    params = PrivacyParams(width=4, batch_size=16)
+    for auc, used in ((0.52, False), (0.95, True)):
+        fit = VerifierFit(PatientEncoder(params.embedding_dim, params.width), auc,
+                          {"same_patient": 6, "different_patients": 60}, 18, 1.0, "x", "y")
+        save_verifier(tmp_path / f"verifier_{auc}", fit, params, 32)
+        setup = audit_setup(store, split, tmp_path / "classifier", tmp_path / f"verifier_{auc}", params,
+                            torch.device("cpu"))
+        assert setup.verifier_used is used and ("verifier" in setup.thresholds.flags(setup.calibration)) is used
+        assert (setup.thresholds.verifier is not None) is used
+    assert setup.thresholds.verifier_not_used_because is None
+    assert verifier_not_used({"test_auc": 0.52}, 0.9) == "verifier below floor (AUC 0.520 < privacy.min_verifier_auc 0.9)"
+    assert verifier_not_used({"test_auc": None}, 0.9).startswith("verifier untested")
+    assert verifier_not_used({"test_auc": 0.9}, 0.9) is None
+    with pytest.raises(ValueError, match="min_verifier_auc"):
+        PrivacyParams(min_verifier_auc=0.5)  # a floor at chance would trust a coin

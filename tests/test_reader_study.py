@@ -10,6 +10,8 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -227,7 +229,8 @@ def test_add_reader_prints_a_working_link(study, tmp_path):
     assert re.search(r"1\s+human\s+registrar\s+0/5\s+0\s+no", status) and "0 of 1 readers submitted" in status
     assert token not in status
     bad = subprocess.run([sys.executable, "-m", "cxrsynth.reader_study", "add-reader", "--study",
-                          str(tmp_path / "nowhere"), "--answers", str(answers)], capture_output=True, text=True, check=False)
+                          str(tmp_path / "nowhere"), "--answers", str(tmp_path / "new.sqlite")],
+                         capture_output=True, text=True, check=False)
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "nowhere" in bad.stderr
 
 
@@ -285,8 +288,16 @@ def test_app_refuses_bad_answers(served):
     requests.post(f"{url}/api/r/{token}/grade", json={"grade": "other"}, timeout=10).raise_for_status()
     assert requests.put(f"{api}/0/answer", json={"position": 6, "real": True}, timeout=10).status_code == 422
     assert requests.put(f"{api}/9/answer", json={"position": 0, "real": True}, timeout=10).status_code == 404
-    assert requests.put(f"{api}/0/answer", json={"position": 0, "real": "yes", "x": 1}, timeout=10).status_code == 422
     assert requests.post(f"{url}/api/r/{token}/grade", json={"grade": "boss"}, timeout=10).status_code == 422
+    # strict JSON types: each body below differs from a good one in one field's type only
+    for field, value in (("real", "yes"), ("real", "true"), ("real", 1), ("position", "0"), ("position", 0.0),
+                         ("position", True)):
+        response = requests.put(f"{api}/0/answer", json={"position": 0, "real": True, field: value}, timeout=10)
+        assert response.status_code == 422, (field, value)
+        assert [e["loc"] for e in response.json()["detail"]] == [["body", field]], (field, value)
+    extra = requests.put(f"{api}/0/answer", json={"position": 0, "real": True, "x": 1}, timeout=10)
+    assert extra.status_code == 422 and extra.json()["detail"][0]["type"] == "extra_forbidden"
+    assert db.calls(db.reader(token), 0) == {}  # none of them was stored
 
 
 def test_served_film_is_the_designed_png(served, study):
@@ -364,3 +375,307 @@ def test_the_app_refuses_an_answers_database_linked_into_the_dvc_cache(study, tm
     os.link(answers, tmp_path / "cache-copy")
     with pytest.raises(InputError, match="dvc unprotect"):
         AnswersDB(answers, Design(study).study_id)
+
+
+# --- issue 26: a study is its content; a running server keeps its own; final answers stay final ---
+
+
+def write_other_pixels(folder) -> None:
+    """conftest's ``make_study`` study written again to ``folder`` with every film's lowest bit flipped:
+    the same settings, screens, IDs, truths and source names, other pixels (as after a GAN retrains)."""
+    from cxrsynth.reader_study.design import Films, plan_truth, write_study
+
+    rng = np.random.default_rng(0)
+    screens = plan_truth(2, 6, 3, 0.5, rng)
+    real = rng.integers(128, 256, size=(60, 16, 16), dtype=np.uint8) ^ 1
+    generated = rng.integers(0, 128, size=(60, 16, 16), dtype=np.uint8) ^ 1
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    write_study(folder, screens, Films(real, [f"real_{i}.png" for i in range(60)]),
+                Films(generated, [f"gen_{i}.png" for i in range(60)]), 64, rng, {"test": True})
+
+
+def design_rows(folder) -> list:
+    with sqlite3.connect(folder / DESIGN_FILE) as db:
+        return db.execute("SELECT * FROM images ORDER BY id").fetchall() + db.execute("SELECT * FROM screens").fetchall()
+
+
+def test_a_study_rebuilt_with_other_pixels_is_another_study(study, tmp_path):
+    """Same settings, screens, IDs and source names, other pixels: another study ID, and the stage
+    refuses answers given to the old one in one line."""
+    from conftest import params_text
+
+    answers = tmp_path / "reader_answers" / "answers.sqlite"
+    old_id = Design(study).study_id
+    db = AnswersDB(answers, old_id)
+    with running_server(create_app(study, answers)) as url:
+        answer_study(url, db.add_reader(), "consultant", brightness, 16, noise=0.0, seed=0)
+    rows = design_rows(study)
+    write_other_pixels(study)
+    assert design_rows(study) == rows  # only the pixels differ ...
+    new_id = Design(study).study_id
+    assert new_id != old_id  # ... and the ID says so
+
+    args = ["--study", str(study), "--answers-dir", "reader_answers", "--gan", "nowhere", "--metrics", "m.json",
+            "--answers-csv", "a.csv", "--figure", "f.png"]
+    result = run_stage(tmp_path, "reader_study", params_text("reader_study.simulated_readers=[]"), *args)
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert old_id in result.stderr and new_id in result.stderr and not (tmp_path / "m.json").exists()
+
+
+def test_a_changed_or_half_built_design_is_refused_in_one_line(study):
+    film = next((study / "images").iterdir())
+    png = film.read_bytes()
+    film.write_bytes(png[:-1] + bytes([png[-1] ^ 1]))
+    with pytest.raises(InputError, match="not those study .* was written with"):
+        Design(study)
+    film.unlink()
+    with pytest.raises(FileNotFoundError, match=film.name):
+        Design(study)
+
+
+def test_the_design_stage_depends_on_the_design_keys_only():
+    """dvc.yaml gives reader_design the design's keys, not the section nor its validated file, so an
+    analysis value (n_bootstrap) does not rebuild, and delete, the study; the stage reads those keys only."""
+    import yaml
+    from conftest import ROOT
+
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["reader_design"]
+    assert "reader_study" not in stage["params"] and "data/params/reader_study.json" not in stage["deps"]
+    from cxrsynth.config.reader_study import ReaderDesignParams, ReaderStudyParams
+
+    assert stage["params"] == [f"reader_study.{key}" for key in ReaderDesignParams.model_fields]
+    analysis = set(ReaderStudyParams.model_fields) - set(ReaderDesignParams.model_fields)
+    assert analysis == {"answers", "simulated_readers", "simulated_noise", "level", "n_bootstrap"}
+    design = ReaderStudyParams(n_bootstrap=500).design()
+    assert type(design) is ReaderDesignParams and not hasattr(design, "n_bootstrap")
+    with pytest.raises(ValueError, match="no screens"):
+        ReaderDesignParams(grids=0, pairs=0)
+
+
+def test_a_running_server_keeps_its_study_when_the_folder_is_rebuilt_or_deleted(served, study):
+    url, db = served
+    token = db.add_reader("other")
+    image_id = Design(study).screens[0].image_ids[0]
+    served_png = requests.get(f"{url}/r/{token}/image/{image_id}", timeout=10).content
+    assert served_png == (study / "images" / f"{image_id}.png").read_bytes()
+    write_other_pixels(study)  # dvc repro under the server: same IDs, other films
+    assert (study / "images" / f"{image_id}.png").read_bytes() != served_png
+    assert requests.get(f"{url}/r/{token}/image/{image_id}", timeout=10).content == served_png
+    shutil.rmtree(study)
+    assert requests.get(f"{url}/r/{token}/image/{image_id}", timeout=10).content == served_png
+    assert requests.get(f"{url}/r/{token}/screen/0", timeout=10).status_code == 200
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_serve_logs_no_token_and_serves_the_study_its_answers_belong_to(study, tmp_path):
+    """The server's output never holds a token (not even one sent percent-encoded); ``add-reader`` and
+    ``serve`` keep a truth-less copy of the study beside the answers and use it after the design is
+    rebuilt."""
+    import http.client
+    import signal
+
+    answers = tmp_path / "answers" / "answers.sqlite"
+    cli = [sys.executable, "-m", "cxrsynth.reader_study"]
+    where = ["--study", str(study), "--answers", str(answers)]
+    link = subprocess.run([*cli, "add-reader", *where, "--grade", "other"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    token = link.rsplit("/", 1)[1]
+    old_id, image_id = Design(study).study_id, Design(study).screens[0].image_ids[0]
+    png = (study / "images" / f"{image_id}.png").read_bytes()
+    write_other_pixels(study)  # dvc repro after the first link went out
+
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        server = subprocess.Popen([*cli, "serve", *where, "--port", str(port)], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"{url}/r/{token}", timeout=5)
+                break
+            except requests.ConnectionError:
+                assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+        served = requests.get(f"{url}/r/{token}/image/{image_id}", timeout=10).content
+        requests.get(f"{url}/api/r/{token}", timeout=10).raise_for_status()
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", f"/r%2F{token}")  # routed as /r/<token>, logged as sent
+        assert connection.getresponse().status == 303  # the landing page: on to the first screen
+        connection.close()
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+    output = log.read_text()
+    assert token not in output and "Uvicorn running" in output
+
+    assert served == png  # the study the link was issued for, not the rebuilt one
+    assert f"now study {Design(study).study_id}" in output and old_id in output
+    pinned = tmp_path / "answers" / "answers.study"
+    assert Design(pinned).study_id == old_id
+    assert load_truth(pinned) == {} and load_truth(study) != {}  # the copy holds no truth
+    again = subprocess.run([*cli, "add-reader", *where], capture_output=True, text=True, check=True)
+    assert again.stdout.startswith("http") and f"belongs to study {old_id}" in again.stderr
+    assert AnswersDB(answers, old_id).reader(again.stdout.strip().rsplit("/", 1)[1]) is not None
+
+
+def test_a_new_answers_database_pins_the_study_of_the_day(study, tmp_path):
+    """The README's way to start a new study: move the old database away. Its copy left behind is
+    not served to the new database's readers."""
+    from cxrsynth.reader_study.app import pinned_study
+
+    answers = tmp_path / "answers.sqlite"
+    old_id = Design(pinned_study(study, answers)).study_id
+    write_other_pixels(study)
+    assert Design(pinned_study(study, answers)).study_id == old_id  # the database's own study
+    answers.rename(tmp_path / "old-study.sqlite")
+    assert Design(pinned_study(study, answers)).study_id == Design(study).study_id != old_id
+
+
+def answer_every_screen(url: str, token: str, design: Design) -> None:
+    """Grade entered and every screen answered (position 0 called real) and closed; not submitted."""
+    requests.post(f"{url}/api/r/{token}/grade", json={"grade": "registrar"}, timeout=10).raise_for_status()
+    for screen in design.screens:
+        api = f"{url}/api/r/{token}/screen/{screen.index}"
+        requests.put(f"{api}/answer", json={"position": 0, "real": True}, timeout=10).raise_for_status()
+        requests.post(f"{api}/done", timeout=10).raise_for_status()
+
+
+def stored_answers(db: AnswersDB) -> list[tuple]:
+    with sqlite3.connect(db.path) as con:
+        return con.execute("SELECT * FROM answers ORDER BY reader_id, screen, position").fetchall()
+
+
+def test_no_answer_changes_after_submit_even_from_a_request_already_under_way(served, study, monkeypatch):
+    """A PUT that found the reader not yet submitted, then waited while Submit committed, is refused
+    (409) and changes nothing; the check is inside the write's transaction."""
+    url, db = served
+    token = db.add_reader()
+    answer_every_screen(url, token, Design(study))
+    before = stored_answers(db)
+
+    original, armed = AnswersDB.reader, threading.Event()
+    looked_up, submitted = threading.Event(), threading.Event()
+
+    def reader_then_wait(self, token):
+        found = original(self, token)
+        if armed.is_set():
+            armed.clear()
+            looked_up.set()
+            submitted.wait(10)  # the PUT holds a stale "not submitted" while Submit runs
+        return found
+
+    monkeypatch.setattr(AnswersDB, "reader", reader_then_wait)
+    armed.set()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        put = pool.submit(requests.put, f"{url}/api/r/{token}/screen/0/answer", json={"position": 0, "real": False},
+                          timeout=30)
+        assert looked_up.wait(10)
+        assert requests.post(f"{url}/api/r/{token}/submit", timeout=10).status_code == 200
+        submitted.set()
+        late = put.result(timeout=30)
+    assert late.status_code == 409 and late.json()["detail"] == "answers already submitted"
+    assert stored_answers(db) == before
+
+
+def test_concurrent_writers_change_nothing_after_submit(served, study, monkeypatch):
+    """Writers answering as fast as they can on a slow server (20 ms between looking a token up and
+    answering) while the reader submits: every answer stored was given before the submission
+    (answered_at <= submitted_at), and the refused ones get 409."""
+    url, db = served
+    token = db.add_reader()
+    answer_every_screen(url, token, Design(study))
+    original, stop = AnswersDB.reader, threading.Event()
+
+    def slow_reader(self, token):
+        found = original(self, token)
+        time.sleep(0.02)
+        return found
+
+    monkeypatch.setattr(AnswersDB, "reader", slow_reader)
+
+    def keep_answering(position: int) -> list[int]:
+        codes = []
+        with requests.Session() as http:
+            while not stop.is_set():
+                codes.append(http.put(f"{url}/api/r/{token}/screen/1/answer",
+                                      json={"position": position, "real": len(codes) % 2 == 0}, timeout=30).status_code)
+        return codes
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        writers = [pool.submit(keep_answering, p) for p in range(6)]
+        time.sleep(0.3)
+        assert requests.post(f"{url}/api/r/{token}/submit", timeout=30).status_code == 200
+        time.sleep(0.3)
+        stop.set()
+        codes = [c for w in writers for c in w.result(timeout=60)]
+    assert set(codes) == {200, 409}
+    with sqlite3.connect(db.path) as con:
+        (submitted_at,) = con.execute("SELECT submitted_at FROM readers").fetchone()
+        (last,) = con.execute("SELECT MAX(answered_at) FROM answers").fetchone()
+    assert last <= submitted_at
+
+
+def test_closing_a_screen_never_overwrites_a_tick_that_came_first(served, study, monkeypatch):
+    """Next on a grid calls its unticked films generated; a tick stored while Next was under way stays."""
+    url, db = served
+    token = db.add_reader("consultant")
+    api = f"{url}/api/r/{token}/screen/0"
+    requests.put(f"{api}/answer", json={"position": 0, "real": True}, timeout=10).raise_for_status()
+
+    original, read, ticked = AnswersDB.calls, threading.Event(), threading.Event()
+
+    def calls_then_wait(self, reader, screen):
+        found = original(self, reader, screen)
+        read.set()
+        ticked.wait(10)  # a slow request: the tick below lands between this read and any write after it
+        return found
+
+    monkeypatch.setattr(AnswersDB, "calls", calls_then_wait)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        done = pool.submit(requests.post, f"{api}/done", timeout=30)
+        while not (read.is_set() or done.done()):
+            time.sleep(0.01)
+        requests.put(f"{api}/answer", json={"position": 3, "real": True}, timeout=30).raise_for_status()
+        ticked.set()
+        done.result(timeout=30).raise_for_status()
+    monkeypatch.setattr(AnswersDB, "calls", original)
+    assert db.calls(db.reader(token), 0) == {p: p in (0, 3) for p in range(6)}
+
+
+def test_bodies_over_the_limit_get_413_before_the_token_is_checked(served):
+    import http.client
+
+    url, db = served
+    token = db.add_reader("other")
+    port = int(url.rsplit(":", 1)[1])
+    for who in ("not-a-token", token):
+        # a declared length over the limit is refused before a byte of the body is sent (the app
+        # waiting for the body would time out here)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        connection.putrequest("PUT", f"/api/r/{who}/screen/0/answer")
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str(10 ** 9))
+        connection.endheaders()
+        assert connection.getresponse().status == 413, who
+        connection.close()
+        # a chunked body (no length) is refused once it passes the limit
+        chunks = (b" " * 1024 for _ in range(64))
+        response = requests.put(f"{url}/api/r/{who}/screen/0/answer", data=chunks, timeout=10,
+                                headers={"Content-Type": "application/json"})
+        assert response.status_code == 413, who
+    from cxrsynth.reader_study.app import MAX_BODY_BYTES
+
+    padded = b'{"position": 1, "real": true}' + b" " * (MAX_BODY_BYTES - 40)
+    assert requests.put(f"{url}/api/r/{token}/screen/0/answer", data=padded, timeout=10,
+                        headers={"Content-Type": "application/json"}).status_code == 200
+    assert db.calls(db.reader(token), 0) == {1: True}

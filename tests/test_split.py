@@ -77,3 +77,60 @@ def test_make_split_metrics(real_table, tmp_path):
     assert set(long["split"]) == {"all", "train", "val", "test"}
     with pytest.raises(FileNotFoundError, match="test_list.txt"):
         make_split(sample, SplitParams(method="official"), tmp_path)
+
+
+def tiny_store(root, patients: int, images_each: int = 2):
+    """A prepared 8-px store of ``patients`` patients with ``images_each`` images each (mixed labels)."""
+    from conftest import write_raw
+
+    from cxrsynth.config.prepare import PrepareParams
+    from cxrsynth.data.prepare import prepare_dataset
+
+    labels = ("No Finding", "Effusion", "Atelectasis|Mass")
+    rows = [(f"{p + 1:08d}_{i:03d}.png", labels[(p + i) % len(labels)])
+            for p in range(patients) for i in range(images_each)]
+    write_raw(root / "raw", rows, size=8)
+    (root / "store").mkdir()
+    prepare_dataset(root / "raw", root / "store", PrepareParams(size=8, workers=1))
+    return root / "store"
+
+
+def test_an_empty_subset_fails_in_one_line_naming_the_split_params(tmp_path):
+    """Three patients cannot fill train/val/test at 0.7/0.1/0.2: the stage stops in one line naming
+    split.fractions and writes nothing (before: NaN prevalences, then tracebacks downstream)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    store = tiny_store(tmp_path, patients=3)
+    root = Path(__file__).parents[1]
+    (tmp_path / "params.yaml").write_text("split:\n  fractions: [0.7, 0.1, 0.2]\n")
+    cmd = [sys.executable, str(root / "stages" / "split.py"), "--store", str(store), "--out", "s.csv",
+           "--metrics", "m.json", "--plot", "p.csv", "--figure", "f.png"]
+    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("error: split: the val subset of 6 images from 3 patients would be empty")
+    assert "would be empty" in result.stderr and "split.fractions" in result.stderr
+    assert not any((tmp_path / name).exists() for name in ("s.csv", "m.json", "p.csv", "f.png"))
+
+
+def test_enough_patients_fill_every_subset(tmp_path):
+    store = tiny_store(tmp_path, patients=30)
+    from cxrsynth.data.store import ImageStore
+
+    split, metrics, _ = make_split(ImageStore(store).table, SplitParams(), store)
+    assert all(metrics[name]["images"] > 0 for name in ("train", "val", "test"))
+    assert set(split["fid_half"]) == {"half_a", "half_b"}
+
+
+def test_an_empty_fid_half_is_refused_in_one_line():
+    import pandas as pd
+
+    from cxrsynth.data.split_stage import check_nonempty
+    from cxrsynth.errors import InputError
+
+    table = pd.DataFrame({"patient_id": [1, 2, 3]})
+    check_nonempty(table, pd.Series([0, 1, 2]), pd.Series([0, 1, 1]), SplitParams())
+    with pytest.raises(InputError, match=r"^split: 3 images from 3 patient\(s\) cannot fill both FID halves"):
+        check_nonempty(table, pd.Series([0, 1, 2]), pd.Series([1, 1, 1]), SplitParams())

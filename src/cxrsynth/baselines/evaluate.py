@@ -74,6 +74,7 @@ def gan_train_auroc(images: np.ndarray, labels: np.ndarray, test: tuple[np.ndarr
     table = pd.DataFrame(labels, columns=list(LABELS)).assign(patient_id=np.arange(len(labels)))
     fit = train_on_synthetic(table, images, test, params, val_fraction, seed, work_dir, weights_dir)
     return {"macro": round(float(fit.test["auroc_macro"]), 4),
+            "macro_classes": fit.test["auroc_macro_classes"],  # classes with test positives and negatives
             "per_class": {k: round(float(v), 4) for k, v in fit.test["auroc"].items()}, "weights": fit.module.weights}
 
 

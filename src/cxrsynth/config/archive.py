@@ -25,6 +25,9 @@ class ArchiveParams(Section):
                          "with fresh latents")
     max_shortfall: float = Field(0.01, ge=0, le=1, description="largest share of archive.size that may be "
                                  "missing; beyond it the stage fails and writes no archive")
+    max_minutes: float | None = Field(120.0, gt=0, description="longest the build may take: after the pilot "
+                                      "pass the stage forecasts the main and top-up passes and stops, writing "
+                                      "nothing, if the pilot's minutes plus the forecast exceed this (null: no limit)")
     scorer: Literal["discriminator", "densenet"] = Field(
         "discriminator", description="classifier whose class score is raised: the re-purposed D or the DenseNet"
     )

@@ -17,7 +17,11 @@ class PrepareParams(Section):
     size: int = Field(64, description="largest side stored; a power of two")
     min_size: int = Field(4, description="smallest pyramid level; a power of two")
     workers: int = Field(0, ge=0, description="decode processes; 0 = all cores")
-    max_reject_fraction: float = Field(0.01, ge=0.0, le=1.0)
+    max_reject_fraction: float = Field(
+        0.01, ge=0.0, le=1.0, description="share of films that may be rejected (unreadable, or no usable metadata row)")
+    max_pixels: int = Field(
+        4096 * 4096, ge=1, le=1 << 30,
+        description="films with more pixels (by their header) are rejected undecoded; NIH's are 1024x1024")
     chunk: int = Field(64, ge=1, description="images per worker task")
 
     @field_validator("size", "min_size")

@@ -32,6 +32,11 @@ class PrivacyParams(Section):
     distance_percentile: float = Field(1.0, gt=0, lt=100, description="an image nearer to a training image "
                                        "than this percentile of new patients' nearest distances is flagged "
                                        "(pixel and classifier-feature space)")
+    min_verifier_auc: float = Field(0.9, gt=0.5, le=1, description="the audit and the filter use the "
+                                    "verifier only if its test AUC reaches this; a verifier below it (or none: no "
+                                    "same-patient pairs) is not used, and images are flagged by the pixel and "
+                                    "feature nearest-neighbour tests alone. Above chance (0.5) by definition: a "
+                                    "verifier at chance would flag new and training patients alike")
     filter_rounds: int = Field(5, ge=1, description="rounds of replacing flagged archive patients with newly "
                                "generated ones; those still flagged after the last are dropped (and "
                                "archive.max_shortfall applies). The filter runs on archive.device")

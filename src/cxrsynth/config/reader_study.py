@@ -11,11 +11,10 @@ from cxrsynth.config.base import Section
 GRADES = ("consultant", "registrar", "other")
 
 
-class ReaderStudyParams(Section):
-    """Study design (grids of films, pairs), display, and the simulated readers that stand in for
-    radiologists on the demo."""
-
-    section: ClassVar[str] = "reader_study"
+class ReaderDesignParams(Section):
+    """The keys of the ``reader_study`` section that make the study's films and screens: the only ones
+    the ``reader_design`` stage reads, and the only ones dvc.yaml lists for it (so changing an
+    analysis value never rebuilds, and never deletes, the study a server may be serving)."""
 
     grids: int = Field(6, ge=0, description="grid screens (the paper: 6)")
     grid_size: int = Field(6, ge=1, le=16, description="films per grid (the paper: 6)")
@@ -26,6 +25,27 @@ class ReaderStudyParams(Section):
                                    "resizing to display_size; null: the generator's side")
     generated_from: Literal["archive", "samples"] = Field(
         "archive", description="archive: films of the class-optimised archive; samples: fresh N(0, 1) samples")
+    seed: int = Field(0, description="draws the design (truth, films, IDs, fresh samples) and the analysis "
+                      "(simulated readers' noise, bootstrap)")
+
+    @model_validator(mode="after")
+    def _some_screens(self) -> ReaderDesignParams:
+        if self.grids + self.pairs == 0:
+            raise ValueError("grids and pairs are both 0: the study has no screens")
+        return self
+
+    def screens(self) -> int:
+        """Screens a reader answers: the grids, then the pairs."""
+        return self.grids + self.pairs
+
+
+class ReaderStudyParams(ReaderDesignParams):
+    """The whole ``reader_study`` section: the design's keys (``ReaderDesignParams``), then the
+    analysis's: the human answers' file, the simulated readers that stand in for radiologists on
+    the demo, and the intervals."""
+
+    section: ClassVar[str] = "reader_study"
+
     answers: str = Field("answers.sqlite", pattern=r"^[\w.-]+$", description="file name, in reader_answers/, "
                          "of the human answers database the app writes (absent: no human readers yet)")
     simulated_readers: list[Literal["consultant", "registrar", "other"]] = Field(
@@ -35,14 +55,7 @@ class ReaderStudyParams(Section):
                                    "standard deviations of the discriminator's scores on the study's films")
     level: float = Field(0.95, gt=0, lt=1, description="confidence level of the intervals")
     n_bootstrap: int = Field(10000, ge=100, description="bootstrap resamples for HYPE-infinity's interval")
-    seed: int = 0
 
-    @model_validator(mode="after")
-    def _some_screens(self) -> ReaderStudyParams:
-        if self.grids + self.pairs == 0:
-            raise ValueError("grids and pairs are both 0: the study has no screens")
-        return self
-
-    def screens(self) -> int:
-        """Screens a reader answers: the grids, then the pairs."""
-        return self.grids + self.pairs
+    def design(self) -> ReaderDesignParams:
+        """The design's keys alone."""
+        return ReaderDesignParams(**self.model_dump(include=set(ReaderDesignParams.model_fields)))

@@ -8,8 +8,10 @@ import multiprocessing.pool
 import os
 import shutil
 import time
+import warnings
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +22,13 @@ from tqdm import tqdm
 from cxrsynth.config.prepare import PrepareParams
 from cxrsynth.data.chexnext import RELABELLED_NAME, apply_chexnext, read_relabelled
 from cxrsynth.data.greyscale import area_pyramid, to_grey
-from cxrsynth.data.metadata import MetadataError, read_bbox_list, read_data_entry
+from cxrsynth.data.metadata import MetadataError, MetadataReport, read_bbox_list, read_data_entry
 from cxrsynth.data.sources import BBOX_NAME, LIST_NAMES, METADATA_NAMES
 from cxrsynth.data.sources.manifest import (
     ImageSource,
+    Unread,
     check_unchanged,
+    film_name,
     read_manifest,
     stream_films,
 )
@@ -35,25 +39,62 @@ from cxrsynth.labels import LABELS
 
 
 class TooManyRejectsError(CxrsynthError, RuntimeError):
-    """More images were unreadable than ``prepare.max_reject_fraction`` allows."""
+    """More films were rejected (unreadable, or without a usable metadata row) than
+    ``prepare.max_reject_fraction`` allows."""
+
+
+class ImageTooLargeError(ValueError):
+    """A film's header claims more pixels than ``prepare.max_pixels`` (a decompression bomb, or absurd)."""
+
+
+def film_byte_limit(max_pixels: int) -> int:
+    """The most bytes a PNG within ``max_pixels`` can reasonably take: 16-bit RGBA stored
+    uncompressed (8 bytes a pixel) plus 1 MiB of other chunks. Larger films are not read."""
+    return 8 * max_pixels + (1 << 20)
+
+
+def open_film(film: bytes | str, max_pixels: int) -> Image.Image:
+    """Open a film (PNG bytes or a path), reading its header only; raises ImageTooLargeError before
+    any pixel is decoded when it claims more than ``max_pixels`` pixels."""
+    try:
+        image = Image.open(io.BytesIO(film) if isinstance(film, bytes) else film)
+    except Image.DecompressionBombError as err:  # Pillow's own check, at twice MAX_IMAGE_PIXELS
+        raise ImageTooLargeError(f"over prepare.max_pixels ({max_pixels:,}): {err}") from err
+    width, height = image.size
+    if width * height > max_pixels:
+        image.close()
+        raise ImageTooLargeError(f"{width} x {height} pixels, over prepare.max_pixels ({max_pixels:,})")
+    return image
 
 
 _arrays: dict[int, np.ndarray] = {}  # per worker process: the store's arrays, opened once
+_max_pixels = 0  # per worker process: prepare.max_pixels
 
 
-def _init_worker(folder: str, sizes: list[int]) -> None:
+def _init_worker(folder: str, sizes: list[int], max_pixels: int) -> None:
+    global _max_pixels
     for res in sizes:
         _arrays[res] = np.load(Path(folder) / array_name(res), mmap_mode="r+")
+    _max_pixels = max_pixels
+    # Pillow's own bomb check uses our limit, not its global default; open_film reports what
+    # passes Pillow's warning threshold, so the warning would only repeat it
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 
 
-def _decode_chunk(tasks: list[tuple[int, bytes | str]]) -> list[tuple[int, str, str]]:
-    """Decode, convert and write a chunk of images (PNG bytes or a file path); returns
-    (row, how or '', reject reason or '')."""
+def _decode_chunk(tasks: list[tuple[int, bytes | str | Unread]]) -> list[tuple[int, str, str]]:
+    """Decode, convert and write a chunk of images (PNG bytes, a file path, or a film left unread);
+    returns (row, how or '', reject reason or '')."""
     top, bottom = max(_arrays), min(_arrays)
     results = []
     for row, film in tasks:
         try:
-            with Image.open(io.BytesIO(film) if isinstance(film, bytes) else film) as image:
+            if isinstance(film, str) and (size := os.path.getsize(film)) > film_byte_limit(_max_pixels):
+                film = Unread(f"{size:,} bytes, over the {film_byte_limit(_max_pixels):,} bytes a film within "
+                              "prepare.max_pixels can take")
+            if isinstance(film, Unread):
+                raise ImageTooLargeError(film.reason)
+            with open_film(film, _max_pixels) as image:
                 image.load()
                 grey, how = to_grey(image)
             if min(grey.shape) < 1:
@@ -61,7 +102,7 @@ def _decode_chunk(tasks: list[tuple[int, bytes | str]]) -> list[tuple[int, str, 
             for res, level in area_pyramid(grey, top, bottom).items():
                 _arrays[res][row] = level
             results.append((row, how, ""))
-        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as err:
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
             results.append((row, "", f"{type(err).__name__}: {str(err).splitlines()[0][:160]}"))
     for array in _arrays.values():
         array.flush()
@@ -87,11 +128,56 @@ def find_metadata(raw_dir: Path) -> Path:
     raise MetadataError(f"{raw_dir}: none of {', '.join(METADATA_NAMES)} found")
 
 
-def _chunks(sources: list[ImageSource], raw_dir: Path, rows: dict[str, int], size: int) -> Iterator[list]:
+@dataclass(frozen=True)
+class MetadataRejects:
+    """The metadata's part of the rejects: ``listed`` (image, reason) for rejects.csv; ``counted``
+    the films they cost, ``no_row`` of them with no row at all and ``bad_row`` with a malformed one."""
+
+    listed: list[tuple[str, str]]
+    counted: list[tuple[str, str]]
+    no_row: int
+    bad_row: int
+
+
+def metadata_rejects(report: MetadataReport, on_disk: set[str], listed: set[str], csv_name: str) -> MetadataRejects:
+    """The rows ``read_data_entry`` dropped, and the films they cost: films on disk with no usable
+    row (theirs malformed, or cut off a truncated table) and malformed rows that name no film.
+    Rows of films not downloaded cost nothing, as those films do not."""
+    rows = [(img, f"metadata line {line}: {why}") for line, img, why in report.rejects]
+    first: dict[str, str] = {}
+    for img, why in rows:
+        first.setdefault(img, why)
+    bad = [(img, why) for img, why in first.items() if img in on_disk and img not in listed]
+    bad += [(img, why) for img, why in rows if film_name(img) != img]
+    no_row = [(img, f"no row in {csv_name} (is the metadata file truncated?)")
+              for img in sorted(on_disk - listed - first.keys())]
+    return MetadataRejects(rows + no_row, bad + no_row, len(no_row), len(bad))
+
+
+def check_reject_ceiling(dropped: MetadataRejects, unreadable: list[tuple[str, str]], decoded: int,
+                         limit: float, csv_name: str) -> list[tuple[str, str]]:
+    """All rejected films (metadata's, then unreadable ones) out of ``decoded`` films given to the
+    decoder plus those the metadata dropped; TooManyRejectsError, in one line, past ``limit``."""
+    counted = dropped.counted + unreadable
+    films = decoded + len(dropped.counted)
+    fraction = len(counted) / films
+    if fraction > limit:
+        kinds = ((len(unreadable), "unreadable"), (dropped.no_row, f"with no row in {csv_name}"),
+                 (dropped.bad_row, f"with an unusable row in {csv_name}"))
+        why = ", ".join(f"{n} {what}" for n, what in kinds if n)
+        examples = "; ".join(f"{img}: {reason}" for img, reason in counted[:3])
+        raise TooManyRejectsError(
+            f"prepare: {len(counted)} of {films} images rejected ({why}): {fraction:.1%} > "
+            f"prepare.max_reject_fraction {limit:.1%}, e.g. {examples}")
+    return counted
+
+
+def _chunks(sources: list[ImageSource], raw_dir: Path, rows: dict[str, int], size: int,
+            max_bytes: int) -> Iterator[list]:
     """(row, film) tasks in chunks of ``size``, streamed source by source; a film found twice is read once."""
     chunk, seen = [], set()
     for source in sources:
-        for name, film in stream_films(source, raw_dir, rows.keys() - seen):
+        for name, film in stream_films(source, raw_dir, rows.keys() - seen, max_bytes):
             if name in seen:
                 continue
             seen.add(name)
@@ -124,9 +210,17 @@ def _decode_all(pool: mp.pool.Pool, chunks: Iterator[list], in_flight: int, tota
 
 
 def prepare_dataset(raw_dir: Path, out_dir: Path, params: PrepareParams) -> dict:
-    """Build the image store in ``out_dir`` (which must be empty) and return the metrics dict."""
+    """Build the image store in ``out_dir`` (which must be empty) and return the metrics dict.
+
+    A film is rejected (listed in ``rejects.csv`` with the reason) when it cannot be decoded,
+    claims more than ``params.max_pixels`` pixels, or has no usable row in the metadata (its row
+    malformed, or missing: a truncated table); a malformed row that names no film counts too.
+    More rejects than ``params.max_reject_fraction`` of the films raise TooManyRejectsError.
+    """
     start = time.perf_counter()
-    table, report = read_data_entry(find_metadata(raw_dir))
+    csv_path = find_metadata(raw_dir)
+    table, report = read_data_entry(csv_path)
+    listed = set(table["image"])  # before relabelling, which drops listed films on purpose
     relabelled = read_relabelled(raw_dir)
     relabelling = {"labels": "nih"}
     if relabelled is not None:  # the paper's subset: only the images CheXNeXt relabelled, with its labels
@@ -145,6 +239,8 @@ def prepare_dataset(raw_dir: Path, out_dir: Path, params: PrepareParams) -> dict
         tqdm.write(f"prepare: {not_downloaded} listed images are not in {where} (archives not downloaded); skipped")
     table = table.loc[present].reset_index(drop=True)
     unlisted = len(on_disk) - len(table)
+    dropped = metadata_rejects(report, on_disk, listed, csv_path.name)
+    check_reject_ceiling(dropped, [], len(table), params.max_reject_fraction, csv_path.name)  # before hours of decoding
 
     sizes = level_sizes(params.size, params.min_size)
     for res in sizes:
@@ -153,22 +249,19 @@ def prepare_dataset(raw_dir: Path, out_dir: Path, params: PrepareParams) -> dict
     workers = min(params.workers or os.cpu_count() or 1, max(1, -(-len(rows) // params.chunk)))
     how = np.empty(len(table), dtype=object)
     reasons = np.full(len(table), "", dtype=object)
-    with mp.get_context("spawn").Pool(workers, _init_worker, (str(out_dir), sizes)) as pool:
-        chunks = _chunks(sources, raw_dir, rows, params.chunk)
+    with mp.get_context("spawn").Pool(workers, _init_worker, (str(out_dir), sizes, params.max_pixels)) as pool:
+        chunks = _chunks(sources, raw_dir, rows, params.chunk, film_byte_limit(params.max_pixels))
         for row, mode, reason in _decode_all(pool, chunks, 2 * workers, len(rows)):
             how[row], reasons[row] = mode, reason
     reasons[pd.isna(how) & (reasons == "")] = "recorded in images.json but not found when streamed"
 
     bad = reasons != ""
-    rejects = [(img, f"metadata line {line}: {why}") for line, img, why in report.rejects]
-    rejects += list(zip(table.loc[bad, "image"], reasons[bad], strict=False))
-    fraction = bad.sum() / len(table)
-    if fraction > params.max_reject_fraction:
-        examples = "; ".join(f"{img}: {why}" for img, why in list(zip(table.loc[bad, "image"], reasons[bad], strict=False))[:3])
-        raise TooManyRejectsError(
-            f"prepare: {bad.sum()} of {len(table)} images unreadable ({fraction:.1%} > prepare.max_reject_fraction "
-            f"{params.max_reject_fraction:.1%}), e.g. {examples}"
-        )
+    unreadable = list(zip(table.loc[bad, "image"], reasons[bad], strict=False))
+    counted = check_reject_ceiling(dropped, unreadable, len(table), params.max_reject_fraction, csv_path.name)
+    if dropped.counted:
+        tqdm.write(f"prepare: {len(dropped.counted)} films rejected for their metadata "
+                   f"({dropped.no_row} with no row in {csv_path.name}); see rejects.csv")
+    rejects = dropped.listed + unreadable
     table["row"] = np.arange(len(table))
     table["source_mode"] = how
     table = table.loc[~bad].reset_index(drop=True)
@@ -186,7 +279,7 @@ def prepare_dataset(raw_dir: Path, out_dir: Path, params: PrepareParams) -> dict
     metrics = {
         "images": len(table),
         "patients": int(table["patient_id"].nunique()),
-        "rejected": int(bad.sum()),
+        "rejected": len(counted),
         "metadata_rows_rejected": len(report.rejects),
         "not_downloaded": not_downloaded,
         "unlisted_files": int(max(unlisted, 0)),

@@ -17,16 +17,34 @@ from cxrsynth.data.split import (
     prevalence_table,
     stratify_patients,
 )
-from cxrsynth.errors import MissingInputError
+from cxrsynth.errors import InputError, MissingInputError
 from cxrsynth.labels import LABELS
 
 FID_HALVES = ("half_a", "half_b")
 
 
+def check_nonempty(table: pd.DataFrame, subset: pd.Series, halves: pd.Series, params: SplitParams) -> None:
+    """Raise InputError (one line naming the ``split`` params) when a subset or an FID half has no images:
+    every later stage would measure an empty set (NaN AUROCs, no covariance)."""
+    patients = table["patient_id"].nunique()
+    sizes = np.bincount(subset.to_numpy(), minlength=len(SPLITS))
+    empty = [name for name, n in zip(SPLITS, sizes) if n == 0]
+    if empty:
+        how = (f"split.method official with split.fractions {tuple(params.fractions)}" if params.method == "official"
+               else f"split.fractions {tuple(params.fractions)}")
+        subsets = f"{' and '.join(empty)} subset{'s' if len(empty) > 1 else ''}"
+        raise InputError(f"split: the {subsets} of {len(table)} images from {patients} patients would be empty "
+                         f"under {how}; change split.fractions "
+                         f"(or split.method, split.seed), or prepare more images")
+    if (np.bincount(halves.to_numpy(), minlength=len(FID_HALVES)) == 0).any():
+        raise InputError(f"split: {len(table)} images from {patients} patient(s) cannot fill both FID halves "
+                         f"(split.seed {params.seed}, split.weighting {params.weighting}); prepare more patients")
+
+
 def make_split(table: pd.DataFrame, params: SplitParams, store_dir: Path) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
     """Return (per-image split table, metrics dict, long prevalence table for plots).
 
-    Raises ValueError if any patient lands in two subsets.
+    Raises ValueError if any patient lands in two subsets, InputError if a subset or FID half is empty.
     """
     if params.method == "official":
         test_list = store_dir / "test_list.txt"
@@ -36,6 +54,7 @@ def make_split(table: pd.DataFrame, params: SplitParams, store_dir: Path) -> tup
     else:
         subset = stratify_patients(table, params.fractions, params.seed, params.weighting)
     halves = stratify_patients(table, (0.5, 0.5), params.seed + 1000, params.weighting)
+    check_nonempty(table, subset, halves, params)
 
     overlap = patient_overlap(table, subset)
     if overlap:

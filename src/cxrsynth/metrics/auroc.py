@@ -2,6 +2,11 @@
 
 Reusable for any classifier and any labelled set, so the synthetic-data classifier is
 measured on the real test split with exactly the same code.
+
+Every macro AUROC of the project (the logged ``val/auroc_macro``, test metrics, Table 2, the
+re-purposed discriminator, the baselines' GAN-train) is ``macro_auroc``'s: the mean over the
+classes that have both positives and negatives, reported with how many those are. A class
+without positives has no AUROC; torchmetrics' ``MultilabelAUROC`` would count it as 0.
 """
 
 from __future__ import annotations
@@ -25,8 +30,20 @@ def per_class_auroc(probs: np.ndarray, targets: np.ndarray, names: Sequence[str]
 
 def macro(values: dict[str, float]) -> float:
     """Mean over the classes that have a value."""
+    return macro_with_count(values)[0]
+
+
+def macro_with_count(values: dict[str, float]) -> tuple[float, int]:
+    """(mean over the classes that have a value, how many those are); NaN and 0 when none has."""
     finite = [v for v in values.values() if not math.isnan(v)]
-    return float(np.mean(finite)) if finite else math.nan
+    return (float(np.mean(finite)) if finite else math.nan), len(finite)
+
+
+def macro_auroc(probs: np.ndarray, targets: np.ndarray, names: Sequence[str] | None = None) -> tuple[float, int]:
+    """(macro AUROC, classes averaged): the mean AUROC over the classes of ``targets`` (N, C) that
+    have both positives and negatives, and how many classes that is."""
+    names = names if names is not None else [str(i) for i in range(targets.shape[1])]
+    return macro_with_count(per_class_auroc(probs, targets, names))
 
 
 def youden_thresholds(probs: np.ndarray, targets: np.ndarray, names: Sequence[str]) -> dict[str, float]:
@@ -57,10 +74,13 @@ def roc_table(probs: np.ndarray, targets: np.ndarray, names: Sequence[str], max_
 
 
 def evaluate(probs: np.ndarray, targets: np.ndarray, names: Sequence[str]) -> dict:
-    """Per-class AUROC, macro AUROC and positive counts of one labelled set."""
+    """Per-class AUROC, macro AUROC (``macro_auroc``) with the number of classes it averages, and
+    positive counts of one labelled set."""
     auroc = per_class_auroc(probs, targets, names)
+    value, classes = macro_with_count(auroc)
     return {
         "auroc": auroc,
-        "auroc_macro": macro(auroc),
+        "auroc_macro": value,
+        "auroc_macro_classes": classes,
         "positives": {name: int(targets[:, i].sum()) for i, name in enumerate(names)},
     }

@@ -16,7 +16,13 @@ from tqdm import tqdm
 from cxrsynth.errors import InputError
 from cxrsynth.labels import FINDINGS, LABELS, NO_FINDING
 from cxrsynth.metrics.extractors import Extractor
-from cxrsynth.metrics.frechet import GroupMoments, frechet_distance, pairwise_frechet
+from cxrsynth.metrics.frechet import (
+    MIN_IMAGES,
+    GroupMoments,
+    frechet_distance,
+    pairwise_frechet,
+    psd_factor,
+)
 
 HALVES = ("half_a", "half_b")
 SEXES = ("sex_M", "sex_F")
@@ -110,22 +116,40 @@ def stream_generated(generator: torch.nn.Module, resolution: int, z: torch.Tenso
     return moments
 
 
+def left_out_labels(real: GroupMoments) -> dict[str, int]:
+    """Labels with fewer than ``MIN_IMAGES`` real images, and how many each has: without a covariance
+    they have no Fréchet distance, so Table 1 and Figure 5 leave them out."""
+    return {name: real.images(name) for name in LABELS if real.images(name) < MIN_IMAGES}
+
+
 def table1(real: GroupMoments, generated: GroupMoments | None) -> dict[str, float]:
-    """The paper's Table 1 for one extractor: stratified halves, sex, No Finding vs each finding, synthetic."""
+    """The paper's Table 1 for one extractor: stratified halves, sex, No Finding vs each finding, synthetic.
+
+    A finding in ``left_out_labels`` has no row; when No Finding is, no finding has one."""
     out = {"stratified": frechet_distance(real.gaussian(HALVES[0]), real.gaussian(HALVES[1])),
            "sex": frechet_distance(real.gaussian(SEXES[0]), real.gaussian(SEXES[1]))}
-    baseline = real.gaussian(NO_FINDING)
-    for name in FINDINGS:
-        out[name] = frechet_distance(baseline, real.gaussian(name))
+    left_out = left_out_labels(real)
+    if NO_FINDING not in left_out:
+        baseline = real.gaussian(NO_FINDING)
+        factor = psd_factor(baseline.sigma)  # once, not once per finding
+        for name in FINDINGS:
+            if name not in left_out:
+                out[name] = frechet_distance(baseline, real.gaussian(name), factor)
     if generated is not None:
         out["synthetic"] = frechet_distance(real.gaussian(ALL), generated.gaussian(GENERATED))
     return out
 
 
 def class_matrix(real: GroupMoments, progress: bool = True) -> pd.DataFrame:
-    """Figure 5's pairwise Fréchet distances between the images of every pair of labels."""
-    values = pairwise_frechet([real.gaussian(name) for name in LABELS], progress=progress)
-    return pd.DataFrame(values, index=list(LABELS), columns=list(LABELS))
+    """Figure 5's pairwise Fréchet distances between the images of every pair of labels, less the
+    ``left_out_labels``; InputError when fewer than two labels are left to place."""
+    left_out = left_out_labels(real)
+    kept = [name for name in LABELS if name not in left_out]
+    if len(kept) < 2:
+        raise InputError(f"fid: {len(kept)} label(s) have at least {MIN_IMAGES} real images; Figure 5 needs two "
+                         f"(too few: {', '.join(f'{k} {n}' for k, n in left_out.items())})")
+    values = pairwise_frechet([real.gaussian(name) for name in kept], progress=progress)
+    return pd.DataFrame(values, index=kept, columns=kept)
 
 
 def embed_2d(distances: pd.DataFrame, seed: int = 0) -> pd.DataFrame:

@@ -25,6 +25,12 @@ import torch
 from cxrsynth.errors import InputError
 
 
+#: The fewest images a set needs for a Fréchet distance: its unbiased covariance divides by n - 1.
+#: More are welcome but not required: n images give a covariance of rank n - 1 on d features, singular
+#: when n <= d, which ``frechet_distance`` handles exactly (``psd_factor``); it is noisier, not wrong.
+MIN_IMAGES = 2
+
+
 @dataclass(frozen=True)
 class Gaussian:
     """Mean and covariance of one set's features, with the number of images behind them."""
@@ -61,15 +67,19 @@ class GroupMoments:
             self.outer[g] += sub.T @ sub
 
     def gaussian(self, group: str) -> Gaussian:
-        """Mean and unbiased covariance of one group (needs at least two images)."""
+        """Mean and unbiased covariance of one group (needs at least ``MIN_IMAGES`` images)."""
         g = self.groups.index(group)
         n = int(self.count[g])
-        if n < 2:
-            raise InputError(f"group {group!r} has {n} image(s); a covariance needs at least 2")
+        if n < MIN_IMAGES:
+            raise InputError(f"group {group!r} has {n} image(s); a covariance needs at least {MIN_IMAGES}")
         mean = self.sum[g] / n
         cov = (self.outer[g] - n * torch.outer(mean, mean)) / (n - 1)
         cov = 0.5 * (cov + cov.T)
         return Gaussian(n, (mean + self.shift).numpy(), cov.numpy())
+
+    def images(self, group: str) -> int:
+        """How many images ``group`` holds."""
+        return int(self.count[self.groups.index(group)])
 
     def save(self, path: str | Path) -> None:
         """Write the raw moments (``np.savez``), so a later run can add to or read them."""

@@ -19,6 +19,11 @@ the verifier's at a ``false_match_rate`` share of them, the distances' at the
 patient is flagged, so the rate is tested, not assumed. A pair-level threshold (one film against
 one other) would flag almost every image once it is compared with thousands of training films;
 the image-level rate is the one a reader of the audit can act on.
+
+The verifier criterion is used only when the verifier works: trained, tested, and at a test AUC of
+``privacy.min_verifier_auc`` or more (``setup.verifier_not_used``). Otherwise the auditor holds no
+encoder, its verifier scores are NaN, and only the pixel and feature criteria flag: a verifier at
+chance would flag new patients as often as copies, and its silence would vouch for nothing.
 """
 
 from __future__ import annotations
@@ -59,37 +64,52 @@ class Nearest:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Flag an image whose verifier score is above ``verifier`` or whose distance is below ``pixel`` / ``feature``."""
+    """Flag an image whose verifier score is above ``verifier`` or whose distance is below ``pixel`` / ``feature``.
 
-    verifier: float
+    ``verifier`` is None when the verifier criterion is not used (``verifier_not_used_because`` says why)."""
+
+    verifier: float | None
     pixel: float
     feature: float
     calibration_images: int
     false_match_rate: float
     distance_percentile: float
+    verifier_not_used_because: str | None = None
+
+    @property
+    def criteria(self) -> tuple[str, ...]:
+        """The criteria that flag: all three, or pixel and feature without a usable verifier."""
+        return CRITERIA if self.verifier is not None else CRITERIA[1:]
 
     def flags(self, nearest: Nearest) -> dict[str, np.ndarray]:
-        """Per criterion and overall (``any``): which images are flagged."""
-        out = {"verifier": nearest.verifier > self.verifier, "pixel": nearest.pixel < self.pixel,
-               "feature": nearest.feature < self.feature}
-        out["any"] = out["verifier"] | out["pixel"] | out["feature"]
+        """Per criterion used and overall (``any``): which images are flagged. An unused criterion has
+        no entry, so nothing downstream can count it."""
+        out = {"pixel": nearest.pixel < self.pixel, "feature": nearest.feature < self.feature}
+        if self.verifier is not None:
+            out = {"verifier": nearest.verifier > self.verifier, **out}
+        out["any"] = np.logical_or.reduce([out[c] for c in self.criteria])
         return out
 
     def as_dict(self) -> dict:
-        return {"verifier_score": round(self.verifier, 6), "pixel_distance": round(self.pixel, 6),
+        return {"verifier_score": None if self.verifier is None else round(self.verifier, 6),
+                "pixel_distance": round(self.pixel, 6),
                 "feature_distance": round(self.feature, 6), "calibration_images": self.calibration_images,
-                "false_match_rate": self.false_match_rate, "distance_percentile": self.distance_percentile}
+                "false_match_rate": self.false_match_rate, "distance_percentile": self.distance_percentile,
+                "criteria": list(self.criteria), "verifier_not_used_because": self.verifier_not_used_because}
 
 
-def calibrate(nearest: Nearest, false_match_rate: float, distance_percentile: float) -> Thresholds:
-    """Thresholds from new patients' films (``nearest`` of a held-out split, own patient excluded)."""
+def calibrate(nearest: Nearest, false_match_rate: float, distance_percentile: float,
+              verifier_not_used_because: str | None = None) -> Thresholds:
+    """Thresholds from new patients' films (``nearest`` of a held-out split, own patient excluded); no
+    verifier threshold when ``verifier_not_used_because`` gives a reason."""
     if not len(nearest):
         raise ValueError("no calibration images (the validation split is empty)")
     # order statistics, not interpolation: with strict comparisons at most the chosen share is flagged
-    return Thresholds(float(np.quantile(nearest.verifier, 1 - false_match_rate, method="higher")),
-                      float(np.percentile(nearest.pixel, distance_percentile, method="lower")),
+    verifier = (None if verifier_not_used_because is not None
+                else float(np.quantile(nearest.verifier, 1 - false_match_rate, method="higher")))
+    return Thresholds(verifier, float(np.percentile(nearest.pixel, distance_percentile, method="lower")),
                       float(np.percentile(nearest.feature, distance_percentile, method="lower")),
-                      len(nearest), false_match_rate, distance_percentile)
+                      len(nearest), false_match_rate, distance_percentile, verifier_not_used_because)
 
 
 def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -127,9 +147,10 @@ def _best(query: torch.Tensor, reference: torch.Tensor, largest: bool, blocked: 
 
 @dataclass
 class Auditor:
-    """The reference set in the three spaces, and the search of query images against it."""
+    """The reference set in the three spaces, and the search of query images against it. Without an
+    ``encoder`` (no usable verifier) verifier scores are NaN and their indices -1."""
 
-    encoder: PatientEncoder
+    encoder: PatientEncoder | None
     extractor: Extractor
     reference_images: torch.Tensor  # (N, r, r) uint8, CPU
     reference_patients: np.ndarray
@@ -137,7 +158,8 @@ class Auditor:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     def __post_init__(self):
-        self.encoder = self.encoder.to(self.device).eval()
+        if self.encoder is not None:
+            self.encoder = self.encoder.to(self.device).eval()
         embeddings, pixels, features = self.represent(self.reference_images, "audit: reference films")
         # bfloat16 on a GPU (fp16 would overflow a 65,536-pixel dot product): the full-scale reference
         # (112,120 films of 256 x 256) then takes 15 GB; the distance to the match found is exact (float32)
@@ -148,16 +170,19 @@ class Auditor:
     @torch.no_grad()
     def represent(self, images: torch.Tensor | np.ndarray, desc: str | None = None) -> tuple[torch.Tensor, ...]:
         """(verifier embeddings, flattened pixels in [0, 1], classifier features) on the device, of uint8
-        images (N, r, r) resized to the reference's side when they differ."""
+        images (N, r, r) resized to the reference's side when they differ; embeddings (N, 0) without an encoder."""
         images = resize_uint8(torch.as_tensor(images), self.reference_images.shape[-1])
         parts = []
         for i in tqdm(range(0, len(images), self.batch_size), desc=desc or "", unit="batch", disable=desc is None):
             chunk = images[i : i + self.batch_size].to(self.device)
-            parts.append((self.encoder(chunk[:, None]), chunk.reshape(len(chunk), -1).float() / 255.0,
+            embeddings = (self.encoder(chunk[:, None]) if self.encoder is not None
+                          else torch.zeros(len(chunk), 0, device=self.device))
+            parts.append((embeddings, chunk.reshape(len(chunk), -1).float() / 255.0,
                           self.extractor.features(chunk[:, None]).float()))
         if not parts:
             r = self.reference_images.shape[-1]
-            return (torch.zeros(0, self.encoder.head.out_features, device=self.device),
+            dim = self.encoder.head.out_features if self.encoder is not None else 0
+            return (torch.zeros(0, dim, device=self.device),
                     torch.zeros(0, r * r, device=self.device), torch.zeros(0, self.extractor.dim, device=self.device))
         return tuple(torch.cat(column) for column in zip(*parts, strict=True))
 
@@ -188,7 +213,8 @@ class Auditor:
 
     def _search(self, represent, n: int, patients: np.ndarray | None, reference_rows: np.ndarray | None,
                 desc: str | None) -> Nearest:
-        self.encoder.eval()
+        if self.encoder is not None:
+            self.encoder.eval()
         ref_embeddings, ref_pixels, ref_features = self._reference
         parts = []
         for start in tqdm(range(0, n, self.batch_size), desc=f"search: {desc or 'images'}", unit="batch",
@@ -201,7 +227,11 @@ class Auditor:
             elif reference_rows is not None:
                 rows = torch.as_tensor(reference_rows[chunk], device=self.device)
                 blocked = rows[:, None] == torch.arange(len(ref_pixels), device=self.device)[None, :]
-            score, score_index = _best(embeddings, ref_embeddings, True, blocked)
+            if self.encoder is not None:
+                score, score_index = _best(embeddings, ref_embeddings, True, blocked)
+            else:
+                score = torch.full((len(pixels),), torch.nan, device=self.device)
+                score_index = torch.full((len(pixels),), -1, device=self.device)
             pixel, pixel_index = _best(pixels, ref_pixels, False, blocked, self._norms[0], self._exact_pixels)
             feature, feature_index = _best(features, ref_features, False, blocked, self._norms[1])
             parts.append(Nearest(*(t.cpu().numpy() for t in (score, score_index, pixel, pixel_index, feature, feature_index))))

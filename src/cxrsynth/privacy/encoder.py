@@ -73,9 +73,14 @@ def patient_digest(patient_ids: np.ndarray) -> str:
 
 
 
-def load_verifier(folder: str | Path, device: str | torch.device = "cpu") -> tuple[PatientEncoder, dict]:
-    """The encoder saved by ``save_verifier`` (eval mode, on ``device``) and its config."""
+def load_verifier(folder: str | Path, device: str | torch.device = "cpu") -> tuple[PatientEncoder | None, dict]:
+    """The encoder saved by ``save_verifier`` (eval mode, on ``device``) and its config; ``None`` and the
+    record where the verifier stage could not train one (``verifier.save_untrained``: no same-patient pairs)."""
     folder = Path(folder)
+    if (folder / CONFIG_NAME).is_file():
+        config = json.loads((folder / CONFIG_NAME).read_text())
+        if not config.get("trained", True):
+            return None, config
     for name in (MODEL_NAME, CONFIG_NAME):
         if not (folder / name).is_file():
             raise MissingInputError(f"{folder / name}: no verifier here (run the verifier stage)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 
 import numpy as np
 
@@ -17,14 +18,22 @@ _COLOURS = {"archive": "tab:orange", "real test (new patients)": "tab:blue",
 
 def privacy_figure(populations: dict[str, Nearest], thresholds: Thresholds, pairs: list[tuple[np.ndarray, np.ndarray, str]],
                    path: str | os.PathLike, title: str) -> None:
-    """Top: per criterion, histograms of each population's best match, the threshold dashed.
-    Bottom: synthetic/training pairs side by side (synthetic above, training below)."""
+    """Top: per criterion, histograms of each population's best match, the threshold dashed (a criterion
+    not used says so and why instead). Bottom: synthetic/training pairs side by side (synthetic above,
+    training below)."""
     cols = max(len(pairs), 3)
     fig = plt.figure(figsize=(max(12, 1.6 * cols), 7.5))
     grid = fig.add_gridspec(3, 3 * cols, height_ratios=[2.2, 1, 1], hspace=0.45)
     limits = dict(zip(CRITERIA, (thresholds.verifier, thresholds.pixel, thresholds.feature), strict=True))
     for k, criterion in enumerate(CRITERIA):
         ax = fig.add_subplot(grid[0, k * cols : (k + 1) * cols])
+        if criterion not in thresholds.criteria:
+            ax.text(0.5, 0.5, textwrap.fill(f"not used: {thresholds.verifier_not_used_because}", 40),
+                    ha="center", va="center", fontsize=8, transform=ax.transAxes)
+            ax.set_title(_TITLES[criterion], fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            continue
         values = [getattr(p, criterion) for p in populations.values() if len(p)]
         bins = np.linspace(min(v.min() for v in values), max(v.max() for v in values), 40)
         for name, nearest in populations.items():
@@ -34,7 +43,7 @@ def privacy_figure(populations: dict[str, Nearest], thresholds: Thresholds, pair
         ax.axvline(limits[criterion], color="k", linestyle="--", linewidth=1, label="flag threshold")
         ax.set_title(_TITLES[criterion], fontsize=9)
         ax.set_yticks([])
-        if k == 0:
+        if criterion == thresholds.criteria[0]:
             ax.legend(fontsize=7, loc="upper left")
     for k, (synthetic, training, caption) in enumerate(pairs):
         for row, (image, who) in enumerate(((synthetic, "synthetic"), (training, "training"))):

@@ -24,6 +24,12 @@ def patient_rows(patient_ids: np.ndarray) -> list[np.ndarray]:
     return [np.asarray(g, dtype=np.int64) for g in groups]
 
 
+def patients_with_pairs(patient_ids: np.ndarray) -> int:
+    """How many patients have two or more films: the patients a same-patient pair can come from."""
+    _, counts = np.unique(np.asarray(patient_ids), return_counts=True)
+    return int((counts >= 2).sum())
+
+
 class PatientPairBatches(Sampler[list[tuple[int, int, int]]]):
     """``steps`` batches of ``batch_patients`` distinct patients, two different films each.
 

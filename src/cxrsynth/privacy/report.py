@@ -18,15 +18,17 @@ from cxrsynth.privacy.audit import (
 
 
 def summary(nearest: Nearest, flags: dict[str, np.ndarray], patients: np.ndarray) -> dict:
-    """Images, flagged share per criterion and overall, flagged patients, and the distributions."""
+    """Images, flagged share per criterion and overall, flagged patients, and the distributions. A
+    criterion not used (no entry in ``flags``) has share None and no distribution."""
     return {
         "images": len(nearest),
         "patients": len(np.unique(patients)),
         "flagged_images": int(flags["any"].sum()),
         "flagged_fraction": round(float(flags["any"].mean()), 5) if len(nearest) else None,
-        "flagged_fraction_by": {c: round(float(flags[c].mean()), 5) for c in CRITERIA} if len(nearest) else {},
+        "flagged_fraction_by": {c: round(float(flags[c].mean()), 5) if c in flags else None for c in CRITERIA}
+                               if len(nearest) else {},
         "flagged_patients": len(flagged_patients(flags["any"], patients)),
-        "distributions": {c: distribution(getattr(nearest, c)) for c in CRITERIA},
+        "distributions": {c: distribution(getattr(nearest, c)) if c in flags else {} for c in CRITERIA},
     }
 
 
@@ -43,16 +45,24 @@ def own_patient_control(auditor: Auditor, table: pd.DataFrame, rows: np.ndarray,
     return {
         "images_with_a_follow_up": int(has_follow_up.sum()),
         "flagged_fraction": mean(flags["any"]),
-        "flagged_fraction_by": {c: mean(flags[c]) for c in CRITERIA},
-        "best_match_is_own_patient": mean(patients[nearest.verifier_index] == patients[rows]),
+        "flagged_fraction_by": {c: mean(flags[c]) if c in flags else None for c in CRITERIA},
+        # the verifier's best match; None without a verifier in use
+        "best_match_is_own_patient": mean(patients[nearest.verifier_index] == patients[rows])
+                                     if "verifier" in flags else None,
     }
 
 
-def closest_pairs(auditor: Auditor, images: np.ndarray, nearest: Nearest, n: int) -> list[tuple[np.ndarray, np.ndarray, str]]:
-    """The ``n`` images with the highest verifier score, each with its best verifier match and a caption
-    (score, and the pixel distance between the two images shown)."""
-    closest = np.argsort(-nearest.verifier, kind="stable")[:n]
-    shown = auditor.reference_images[nearest.verifier_index[closest]].numpy()
+def closest_pairs(auditor: Auditor, images: np.ndarray, nearest: Nearest, n: int,
+                  by: str = "verifier") -> list[tuple[np.ndarray, np.ndarray, str]]:
+    """The ``n`` images closest to a training film ``by`` the verifier (highest score) or ``"pixel"``
+    (smallest distance), each with that match and a caption (the score, if any, and the pixel
+    distance between the two images shown)."""
+    if by not in ("verifier", "pixel"):
+        raise ValueError(f"by must be 'verifier' or 'pixel', not {by!r}")
+    order = -nearest.verifier if by == "verifier" else nearest.pixel
+    closest = np.argsort(order, kind="stable")[:n]
+    shown = auditor.reference_images[getattr(nearest, f"{by}_index")[closest]].numpy()
     query = resize_uint8(torch.as_tensor(images[closest]), shown.shape[-1]).numpy()
     distance = np.sqrt(((query / 255.0 - shown / 255.0) ** 2).reshape(len(closest), -1).sum(1))
-    return [(images[i], shown[k], f"score {nearest.verifier[i]:.3f}\npx {distance[k]:.2f}") for k, i in enumerate(closest)]
+    score = lambda i: f"score {nearest.verifier[i]:.3f}\n" if by == "verifier" else ""
+    return [(images[i], shown[k], f"{score(i)}px {distance[k]:.2f}") for k, i in enumerate(closest)]

@@ -32,7 +32,7 @@ from cxrsynth.privacy.encoder import (
     pair_scores,
     patient_digest,
 )
-from cxrsynth.privacy.pairs import PairImages, PatientPairBatches, evaluation_pairs
+from cxrsynth.privacy.pairs import PairImages, PatientPairBatches, evaluation_pairs, patients_with_pairs
 
 
 def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
@@ -96,6 +96,22 @@ class VerifierFit:
     test_digest: str
 
 
+def missing_pairs(train_patients: np.ndarray, test_patients: np.ndarray) -> str | None:
+    """Why no verifier can be trained and tested on these films, in words; None when one can.
+
+    Training needs same-patient pairs of at least two patients (each batch's other patients are the
+    negatives); the test AUC needs a same-patient pair and a second patient. A verifier that cannot
+    be tested is not trained either: the audit would not use it (``privacy.min_verifier_auc``)."""
+    train, test = patients_with_pairs(train_patients), patients_with_pairs(test_patients)
+    if train < 2:
+        return (f"no same-patient pairs to train on: {train} patients of the training split have two or more "
+                "films, at least 2 needed")
+    if test < 1 or len(np.unique(test_patients)) < 2:
+        return (f"no same-patient pairs to test on: {test} patients of the test split have two or more films, "
+                "at least 1 needed beside a second patient")
+    return None
+
+
 def fit_verifier(train_images: torch.Tensor, train_patients: np.ndarray, test_images: torch.Tensor,
                  test_patients: np.ndarray, params: PrivacyParams, device: str = "auto") -> VerifierFit:
     """Train on same/different-patient pairs of the training split; AUC on pairs of the test split.
@@ -128,8 +144,22 @@ def save_verifier(out_dir: Path, fit: VerifierFit, params: PrivacyParams, resolu
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.contiguous() for k, v in fit.encoder.state_dict().items()}, out_dir / MODEL_NAME)
     finite = lambda v: round(v, 4) if np.isfinite(v) else None  # JSON has no NaN
-    config = {"embedding_dim": params.embedding_dim, "width": params.width, "resolution": resolution,
+    config = {"trained": True, "embedding_dim": params.embedding_dim, "width": params.width, "resolution": resolution,
               "test_auc": finite(fit.test_auc), "test_pairs": fit.test_pairs,
               "train_patients_with_pairs": fit.train_patients, "final_loss": finite(fit.final_loss),
               "train_patients_digest": fit.train_digest, "test_patients_digest": fit.test_digest}
     (out_dir / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+
+
+def save_untrained(out_dir: Path, reason: str, params: PrivacyParams, resolution: int, train_patients: np.ndarray,
+                   test_patients: np.ndarray) -> dict:
+    """``verifier.json`` alone (no ``verifier.pt``): no verifier could be trained, and why
+    (``missing_pairs``). The audit reads it and flags by the nearest-neighbour tests only. Returns it."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = {"trained": False, "not_trained_because": reason, "embedding_dim": params.embedding_dim,
+              "width": params.width, "resolution": resolution, "test_auc": None, "test_pairs": None,
+              "train_patients_with_pairs": patients_with_pairs(train_patients),
+              "test_patients_with_pairs": patients_with_pairs(test_patients),
+              "train_patients_digest": patient_digest(train_patients), "test_patients_digest": patient_digest(test_patients)}
+    (out_dir / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+    return config

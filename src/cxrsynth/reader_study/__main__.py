@@ -3,6 +3,10 @@
     python -m cxrsynth.reader_study add-reader --grade registrar --base-url https://study.example.org
     python -m cxrsynth.reader_study serve --host 0.0.0.0 --port 8000
     python -m cxrsynth.reader_study status
+
+``add-reader`` and ``serve`` pin the study: the first copies ``--study`` (without its truth) to
+``<answers stem>.study/`` beside the answers database, and both then use that copy, so rebuilding
+``data/reader_study`` never changes the study a database's readers are answering.
 """
 
 from __future__ import annotations
@@ -45,9 +49,11 @@ def main(argv: list[str] | None = None) -> None:
             serve(args.study, args.answers, args.host, args.port)
         elif args.command == "add-reader":
             from cxrsynth.reader_study.answers import AnswersDB
+            from cxrsynth.reader_study.app import pinned_study
             from cxrsynth.reader_study.design import Design
 
-            token = AnswersDB(args.answers, Design(args.study).study_id).add_reader(args.grade)
+            design = Design(pinned_study(args.study, args.answers))
+            token = AnswersDB(args.answers, design.study_id).add_reader(args.grade)
             print(f"{args.base_url.rstrip('/')}/r/{token}")
         else:
             print_status(args.study, args.answers)
@@ -60,9 +66,11 @@ def print_status(study: Path, answers: Path) -> None:
     """One line per reader: grade, screens done of the study's, answers given, submitted when."""
     from cxrsynth.errors import MissingInputError
     from cxrsynth.reader_study.answers import progress_table
+    from cxrsynth.reader_study.app import pinned_folder
     from cxrsynth.reader_study.design import Design
 
-    screens = len(Design(study).screens)
+    pinned = pinned_folder(answers)  # the study the readers answer, once add-reader or serve has copied it
+    screens = len(Design(pinned if pinned.exists() else study).screens)
     if not answers.is_file():
         raise MissingInputError(f"{answers}: no answers database yet (add-reader creates it)")
     rows = progress_table(answers)

@@ -10,19 +10,33 @@ Routes (``{token}`` is the reader's secret; an unknown one gets 403 on every rou
   ``POST .../screen/{n}/done``, ``POST .../submit``.
 
 Nothing a reader receives depends on the truth: the app never reads it (``design.Design``).
+
+The study is loaded whole at start (screens and films in memory), so the folder may change under a
+running app without changing what it serves; ``serve`` goes further and serves a copy of its own.
+Request bodies over ``MAX_BODY_BYTES`` get 413 before anything reads or parses them (and before the
+token is looked up); answers are strict JSON types (``"yes"`` is not ``true``). Tokens never reach
+a log: ``serve`` runs uvicorn without its access log, whose request lines would hold them.
 """
 
 # no ``from __future__ import annotations`` here: FastAPI must see the route's ``Annotated`` types
+import logging
+import sqlite3
+import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, HTTPException
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict
 
-from cxrsynth.reader_study.answers import AnswersDB, Reader
+from cxrsynth.errors import CxrsynthError
+from cxrsynth.reader_study.answers import AnswersDB, Reader, Refused
 from cxrsynth.reader_study.design import Design, Screen
+
+#: the largest request body read (the largest the app takes, an answer, is about 30 bytes)
+MAX_BODY_BYTES = 1024
+log = logging.getLogger(__name__)
 
 _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
 _IMAGE_HEADERS = {"Cache-Control": "private, max-age=86400", "Referrer-Policy": "no-referrer",
@@ -30,27 +44,75 @@ _IMAGE_HEADERS = {"Cache-Control": "private, max-age=86400", "Referrer-Policy": 
 
 
 class GradeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     grade: Literal["consultant", "registrar", "other"]
 
 
 class AnswerIn(BaseModel):
     """A call on one film: ``real`` true (this film is real) or false (generated). On a pair screen
-    calling one film real calls the other generated."""
+    calling one film real calls the other generated. Strict: a JSON integer and a JSON boolean only."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     position: int
     real: bool
 
 
-def create_app(study: str | Path, answers: str | Path) -> FastAPI:
-    """The app serving the study folder ``study`` and writing answers to the SQLite file ``answers``."""
+class BodyLimit:
+    """ASGI middleware: a request body over ``max_bytes`` gets 413 and is read no further: at once when
+    its Content-Length says so (before routing, so before the token is looked up), else as soon as the
+    bytes received pass the limit (an ``HTTPException`` from ``receive``, which FastAPI passes on)."""
+
+    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"0")
+        if not length.isdigit() or int(length) > self.max_bytes:
+            response = JSONResponse({"detail": self._detail()}, status_code=413,
+                                    headers={**_NO_STORE, "Connection": "close"})
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise HTTPException(413, self._detail(), headers={"Connection": "close"})
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    def _detail(self) -> str:
+        return f"request body over {self.max_bytes} bytes"
+
+
+def create_app(study: str | Path, answers: str | Path, busy_timeout: float = 30.0) -> FastAPI:
+    """The app serving the study folder ``study`` (read once, here) and writing answers to the SQLite
+    file ``answers``, whose writes wait ``busy_timeout`` seconds for another writer before failing."""
     design = Design(study)
-    db = AnswersDB(answers, design.study_id)
+    db = AnswersDB(answers, design.study_id, busy_timeout=busy_timeout)
     templates = Environment(loader=PackageLoader("cxrsynth.reader_study", "templates"),
                             autoescape=select_autoescape(["html"]))
     app = FastAPI(title="cxrsynth reader study", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(BodyLimit)
     n_screens = len(design.screens)
+
+    @app.exception_handler(Refused)
+    def refused(request: Request, err: Refused):
+        return JSONResponse({"detail": str(err)}, status_code=409, headers=_NO_STORE)
+
+    @app.exception_handler(sqlite3.OperationalError)
+    def not_stored(request: Request, err: sqlite3.OperationalError):
+        # locked past busy_timeout, disk full, read-only: the reader is told and may try again
+        log.error("answers database %s: %s", db.path, err)
+        return JSONResponse({"detail": "the answers database is busy or unavailable; try again in a moment"},
+                            status_code=503, headers=_NO_STORE)
 
     def reader_of(token: str) -> Reader:
         reader = db.reader(token)
@@ -64,12 +126,6 @@ def create_app(study: str | Path, answers: str | Path) -> FastAPI:
         if not 0 <= n < n_screens:
             raise HTTPException(404, "no such screen")
         return design.screens[n]
-
-    def writable(reader: Reader) -> None:
-        if reader.submitted:
-            raise HTTPException(409, "answers already submitted")
-        if reader.grade is None:
-            raise HTTPException(409, "enter your grade first")
 
     def next_screen(reader: Reader) -> int | None:
         done = db.done_screens(reader)
@@ -128,10 +184,10 @@ def create_app(study: str | Path, answers: str | Path) -> FastAPI:
 
     @app.get("/r/{token}/image/{image_id}")
     def image(image_id: str, reader: Owner):
-        path = design.image_path(image_id)
-        if path is None:
+        png = design.image(image_id)
+        if png is None:
             raise HTTPException(404, "no such image")
-        return Response(path.read_bytes(), media_type="image/png", headers=_IMAGE_HEADERS)
+        return Response(png, media_type="image/png", headers=_IMAGE_HEADERS)
 
     @app.get("/api/r/{token}")
     def progress(token: str, reader: Owner):
@@ -141,8 +197,6 @@ def create_app(study: str | Path, answers: str | Path) -> FastAPI:
 
     @app.post("/api/r/{token}/grade")
     def grade(body: GradeIn, reader: Owner):
-        if reader.grade is not None and reader.grade != body.grade:
-            raise HTTPException(409, "grade already entered")
         db.set_grade(reader, body.grade)
         return {"grade": body.grade}
 
@@ -153,7 +207,6 @@ def create_app(study: str | Path, answers: str | Path) -> FastAPI:
     @app.put("/api/r/{token}/screen/{n}/answer")
     def answer(n: int, body: AnswerIn, reader: Owner):
         screen = screen_of(n)
-        writable(reader)
         if not 0 <= body.position < len(screen.image_ids):
             raise HTTPException(422, "no such position on this screen")
         choices = {body.position: body.real}
@@ -165,14 +218,7 @@ def create_app(study: str | Path, answers: str | Path) -> FastAPI:
     @app.post("/api/r/{token}/screen/{n}/done")
     def done(token: str, n: int, reader: Owner):
         screen = screen_of(n)
-        writable(reader)
-        calls = db.calls(reader, n)
-        if screen.kind == "pair" and len(calls) < 2:
-            raise HTTPException(409, "choose the real film of the pair first")
-        unmarked = {p: False for p in range(len(screen.image_ids)) if p not in calls}
-        if unmarked:  # a grid film left unticked is called generated
-            db.answer(reader, n, unmarked)
-        db.mark_done(reader, n)
+        db.close_screen(reader, n, len(screen.image_ids), pair=screen.kind == "pair")
         following = next_screen(reader)
         target = n + 1 if n + 1 < n_screens else None
         return {"next_url": f"/r/{token}/screen/{target}" if target is not None else f"/r/{token}/finish",
@@ -180,19 +226,45 @@ def create_app(study: str | Path, answers: str | Path) -> FastAPI:
 
     @app.post("/api/r/{token}/submit")
     def submit(token: str, reader: Owner):
-        if reader.submitted:
-            return {"next_url": f"/r/{token}/thanks"}
-        writable(reader)
-        if next_screen(reader) is not None:
-            raise HTTPException(409, "some screens are not answered yet")
-        db.submit(reader)
+        db.submit(reader, n_screens)
         return {"next_url": f"/r/{token}/thanks"}
 
     return app
 
 
+def pinned_folder(answers: str | Path) -> Path:
+    """Where the answers database ``answers`` keeps its copy of its study: ``<stem>.study`` beside it."""
+    return Path(answers).with_name(f"{Path(answers).stem}.study")
+
+
+def pinned_study(study: str | Path, answers: str | Path) -> Path:
+    """The folder the answers database ``answers`` is served from: its own truth-less copy of its study
+    (``pinned_folder``). A new database (or one without a copy yet, if it belongs to ``study``) copies
+    ``study``; later calls use the copy, whatever ``dvc repro`` has since done to ``study``, with a note
+    on stderr when ``study`` is now another study."""
+    study, answers = Path(study), Path(answers)
+    copy = pinned_folder(answers)
+    if answers.exists() and copy.exists():
+        pinned = Design(copy)
+        AnswersDB(answers, pinned.study_id)  # the copy is this database's study, or a one-line refusal
+        try:
+            current = Design(study).study_id
+        except (CxrsynthError, OSError):  # gone or half-rebuilt: worth the note only, the copy is served
+            current = None
+        if current != pinned.study_id:
+            print(f"note: {study} is {'now study ' + current if current else 'not a complete design'}; "
+                  f"{answers} belongs to study {pinned.study_id}, served from {copy}", file=sys.stderr)
+        return copy
+    design = Design(study)
+    AnswersDB(answers, design.study_id)  # refuses a database of another study, in one line
+    design.copy_to(copy)  # replaces the copy a moved-away database left behind
+    return copy
+
+
 def serve(study: str | Path, answers: str | Path, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve the study with uvicorn until interrupted."""
+    """Serve the study that ``answers`` belongs to (``pinned_study``) with uvicorn until interrupted.
+    No access log: its request lines carry the readers' tokens."""
     import uvicorn
 
-    uvicorn.run(create_app(study, answers), host=host, port=port, log_level="info")
+    app = create_app(pinned_study(study, answers), answers)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

@@ -4,6 +4,11 @@ A study folder holds ``design.sqlite`` and ``images/<id>.png``. Every film, real
 taken at one stored side, resized to the display side with one filter and written as an 8-bit grey
 PNG with one encoder setting and no metadata chunks; its name is 32 random hex digits. The truth
 lives only in the ``images`` table, which the web app never reads (``Design`` does not load it).
+
+The study ID is a hash of everything a reader's answer means: the settings, the screens, each
+film's truth and source and the SHA-256 of its PNG. Source names and the seeded IDs repeat when a
+GAN is retrained; the pixels do not, so a study rebuilt with other films gets another ID and the
+answers given to the old one are refused.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from cxrsynth.errors import InputError, MissingInputError
+from cxrsynth.io import atomic_dir
 
 DESIGN_FILE = "design.sqlite"
 SUMMARY_FILE = "design.json"
@@ -93,21 +99,38 @@ def write_study(out: Path, screens: list[tuple[str, list[bool]]], real: Films, g
     (out / IMAGES_DIR).mkdir(parents=True)
     for image_id in sorted(images):  # written in ID order: file order and times say nothing of the truth
         (out / IMAGES_DIR / f"{image_id}.png").write_bytes(images[image_id][2])
-    digest = hashlib.sha256(json.dumps([settings, rows, sorted((k, v[0], v[1]) for k, v in images.items())],
-                                       sort_keys=True).encode()).hexdigest()
+    films = sorted((k, truth, source, _sha256(png)) for k, (truth, source, png) in images.items())
+    digest = _sha256(json.dumps([settings, rows, films], sort_keys=True).encode())
     meta = {"study_id": digest[:16], "display_size": display_size, "screens": len(screens),
-            "settings": settings}
-    with sqlite3.connect(out / DESIGN_FILE) as db:
-        db.executescript(_SCHEMA)
-        db.executemany("INSERT INTO study VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
-        db.executemany("INSERT INTO images VALUES (?, ?, ?)", [(k, v[0], v[1]) for k, v in sorted(images.items())])
-        db.executemany("INSERT INTO screens VALUES (?, ?, ?, ?)", rows)
-    db.close()
+            "films_sha256": films_digest({k: v[2] for k, v in images.items()}), "settings": settings}
+    _write_design(out / DESIGN_FILE, meta, rows, [(k, v[0], v[1]) for k, v in sorted(images.items())])
     summary = {"study_id": meta["study_id"], "screens": len(screens), "films": n_films,
                "real_films": wanted[True], "generated_films": wanted[False],
                "grid_real_share": _grid_real_share(screens), **settings}
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def films_digest(films: dict[str, bytes]) -> str:
+    """SHA-256 over every film's ID and PNG bytes: what ``Design`` checks the files it loads against."""
+    return _sha256(json.dumps(sorted((k, _sha256(png)) for k, png in films.items())).encode())
+
+
+def _write_design(path: Path, meta: dict, rows: list[tuple], truth: list[tuple] | None) -> None:
+    """``design.sqlite``: the study row, the screens and (None: left empty) the truth."""
+    db = sqlite3.connect(path)
+    try:
+        with db:
+            db.executescript(_SCHEMA)
+            db.executemany("INSERT INTO study VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
+            db.executemany("INSERT INTO images VALUES (?, ?, ?)", truth or [])
+            db.executemany("INSERT INTO screens VALUES (?, ?, ?, ?)", rows)
+    finally:
+        db.close()
 
 
 def _random_ids(n: int, rng: np.random.Generator) -> list[str]:
@@ -136,7 +159,11 @@ class Screen:
 
 
 class Design:
-    """A study folder opened read-only for serving: screens and image files, never the truth."""
+    """A study folder loaded whole for serving: its screens and every film's PNG bytes, never the truth.
+
+    Nothing is read from the folder after this returns, so the folder may be deleted or rebuilt (by
+    ``dvc repro``) under a server without changing what it serves. The films are checked against the
+    digest the design was written with: a folder caught half-rebuilt, or edited, is refused."""
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
@@ -151,20 +178,41 @@ class Design:
             raise InputError(f"{path}: not a study design ({err})") from None
         finally:
             db.close()
+        if "films_sha256" not in meta:
+            raise InputError(f"{path}: a study design written before study IDs covered the films' pixels; "
+                             "rebuild it (dvc repro reader_design)")
         self.study_id: str = meta["study_id"]
         self.display_size: int = meta["display_size"]
+        self._meta, self._rows = meta, rows
         screens: dict[int, list] = {}
         for screen, _, kind, image_id in rows:
             screens.setdefault(screen, [kind, []])[1].append(image_id)
         self.screens = [Screen(i, kind, tuple(ids)) for i, (kind, ids) in sorted(screens.items())]
         self.image_ids = frozenset(i for s in self.screens for i in s.image_ids)
+        self._films: dict[str, bytes] = {}
+        for image_id in sorted(self.image_ids):
+            film = self.folder / IMAGES_DIR / f"{image_id}.png"
+            if not film.is_file():
+                raise MissingInputError(f"{film}: a film of study {self.study_id} is missing "
+                                        "(rebuild it: dvc repro reader_design)")
+            self._films[image_id] = film.read_bytes()
+        if films_digest(self._films) != meta["films_sha256"]:
+            raise InputError(f"{self.folder / IMAGES_DIR}: the films are not those study {self.study_id} was "
+                             "written with (changed or half-rebuilt); rebuild it (dvc repro reader_design)")
 
-    def image_path(self, image_id: str) -> Path | None:
-        """The PNG of a film of this study, or None for any other string (no path is built from
-        anything but a known ID)."""
-        if image_id not in self.image_ids:
-            return None
-        return self.folder / IMAGES_DIR / f"{image_id}.png"
+    def image(self, image_id: str) -> bytes | None:
+        """The PNG bytes of a film of this study, or None for any other string (no path is built
+        from the request: only known IDs are looked up, in memory)."""
+        return self._films.get(image_id)
+
+    def copy_to(self, folder: str | Path) -> None:
+        """Write this study, without its truth, to ``folder`` (replacing it whole, atomically): the films
+        and a ``design.sqlite`` whose truth table is empty, which ``Design`` opens as it opened this one."""
+        with atomic_dir(folder) as out:
+            (out / IMAGES_DIR).mkdir()
+            for image_id, png in sorted(self._films.items()):
+                (out / IMAGES_DIR / f"{image_id}.png").write_bytes(png)
+            _write_design(out / DESIGN_FILE, self._meta, self._rows, None)
 
 
 def load_truth(folder: str | Path) -> dict[str, str]:

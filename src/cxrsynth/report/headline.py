@@ -26,10 +26,10 @@ def _table1(fid: dict) -> dict:
     out = {}
     for extractor, table in fid["table1"].items():
         findings = [v for k, v in table.items() if k not in ("stratified", "sex", "synthetic")]
-        out[extractor] = {
+        out[extractor] = {  # no findings: labels with too few images are left out (fid.json labels_left_out)
             "stratified_halves": table["stratified"],
-            "no_finding_vs_findings_min": min(findings),
-            "no_finding_vs_findings_median": round(statistics.median(findings), 4),
+            "no_finding_vs_findings_min": min(findings) if findings else None,
+            "no_finding_vs_findings_median": round(statistics.median(findings), 4) if findings else None,
             "stratified_is_smallest": fid["stratified_is_smallest"][extractor],
             "real_vs_generated": table["synthetic"],
         }
@@ -62,6 +62,19 @@ def _reader_study(study: dict) -> dict:
     return out
 
 
+def _privacy(privacy: dict) -> dict:
+    verifier = privacy["verifier"]
+    used = verifier.get("used", True)  # a privacy.json from before the verifier floor: always used
+    return {"verifier_test_auc": verifier["test_auc"],  # null where no verifier could be tested
+            "verifier_used": used,
+            # why the audit flagged by the nearest-neighbour tests alone (no pairs, or below privacy.min_verifier_auc)
+            **({} if used else {"verifier_not_used_because": verifier["not_used_because"]}),
+            # before the filter replaced them: after it, the written archive's share is 0 by design
+            "flagged_fraction_before_filter": round(
+                privacy["archive_flagged_before_filter"] / privacy["archive"]["images"], 5),
+            "flagged_fraction_written": privacy["archive"]["flagged_fraction"]}
+
+
 def headline(metrics: Metrics) -> dict:
     """The headline metrics of a run, nested by what they measure (DVC flattens them to
     ``table1.stratified_halves`` and so on)."""
@@ -75,11 +88,7 @@ def headline(metrics: Metrics) -> dict:
                     "labels_compared": sum(not v.get("excluded") for v in prevalence["per_label"].values())},
         "archive": _archive(metrics.json("archive.json")),
         "table2": _table2(metrics.json("synthetic_auroc.json")),
-        "privacy": {"verifier_test_auc": privacy["verifier"]["test_auc"],
-                    # before the filter replaced them: after it, the written archive's share is 0 by design
-                    "flagged_fraction_before_filter": round(
-                        privacy["archive_flagged_before_filter"] / privacy["archive"]["images"], 5),
-                    "flagged_fraction_written": privacy["archive"]["flagged_fraction"]},
+        "privacy": _privacy(privacy),
         "reader_study": _reader_study(metrics.json("reader_study.json")),
     }
 

@@ -154,7 +154,11 @@ def fid_section(m: Metrics, ctx: Context) -> Section:
                      "file in weights/inception/): a different scale from the paper's column; compare the order "
                      "of rows, not values.") if "inception" not in ctx.extractors else None,
                 Note(f"Images at {fid['resolution']} px; the paper's at full resolution.")
-                if fid["resolution"] < 256 else None),
+                if fid["resolution"] < 256 else None,
+                Note(f"Left out of Table 1, Figure 5 and the MDS: "
+                     + ", ".join(f"{k} ({n} image{'s' if n != 1 else ''})" for k, n in fid["labels_left_out"].items())
+                     + f"; a Fréchet distance needs at least {fid['min_images_per_label']} images of a label.")
+                if fid.get("labels_left_out") else None),
         Table(table, "Table 1 (metrics/fid_table1.csv, fid.json)"),
         Figure("fid_classes.png", "Figure 5: classes placed by multidimensional scaling of their Fréchet distances"),
         Data("fid_mds.csv", mds),
@@ -280,25 +284,37 @@ def reader_section(m: Metrics, ctx: Context) -> Section:
     ])
 
 
+def _verifier_sentence(verifier: dict) -> str:
+    """What the audit made of the patient verifier, in words (``metrics/privacy.json``'s ``verifier``)."""
+    if verifier.get("used", True):
+        return (f"A siamese patient verifier tells whether two films show one patient: AUC "
+                f"{verifier['test_auc']:.3f} on pairs of test patients it never saw.")
+    return (f"The patient verifier was not used: {verifier['not_used_because']}. Its criterion neither flagged "
+            "nor cleared any image: the audit and the archive's filter flagged by pixel and classifier-feature "
+            "nearest neighbours only, which catch copies and near-copies of a training film but not a new film "
+            "of a training patient.")
+
+
 def privacy_section(m: Metrics, ctx: Context) -> Section:
     privacy = m.json("privacy.json")
+    verifier = privacy["verifier"]
+    verifier_used = verifier.get("used", True)  # a privacy.json from before the verifier floor: always used
     rows = {}
     for key, name in (("archive", "archive (after the filter)"), ("real_test", "real test films (new patients)"),
                       ("real_training", "real training films (positive control)")):
         p = privacy[key]
+        by = p["flagged_fraction_by"]
         rows[name] = {"images": p["images"], "flagged": _pct(p["flagged_fraction"]),
-                      "by verifier": _pct(p["flagged_fraction_by"]["verifier"]),
-                      "by pixels": _pct(p["flagged_fraction_by"]["pixel"]),
-                      "by features": _pct(p["flagged_fraction_by"]["feature"])}
+                      "by verifier": _pct(by["verifier"]) if verifier_used else "not used",
+                      "by pixels": _pct(by["pixel"]), "by features": _pct(by["feature"])}
     thresholds = privacy["thresholds"]
     return Section("privacy", "Privacy audit", "not in the paper (its introduction's promise, measured)", [
-        Text(f"A siamese patient verifier tells whether two films show one patient: AUC "
-             f"{privacy['verifier']['test_auc']:.3f} on pairs of test patients it never saw. Every archive image "
-             f"is searched against every training image; {privacy['archive_flagged_before_filter']} were flagged "
-             f"before the filter and {privacy['archive_flagged_after_filter']} after it. Thresholds: verifier score "
-             f"{thresholds['verifier_score']:.3f} ({thresholds['false_match_rate']:.0%} false-match rate on "
-             f"validation films), or a nearest distance shorter than {thresholds['distance_percentile']:g}% of new "
-             "patients' films have."),
+        Text(_verifier_sentence(verifier) + " Every archive image is searched against every training image; "
+             f"{privacy['archive_flagged_before_filter']} were flagged before the filter and "
+             f"{privacy['archive_flagged_after_filter']} after it. Thresholds: "
+             + (f"verifier score {thresholds['verifier_score']:.3f} ({thresholds['false_match_rate']:.0%} false-match "
+                "rate on validation films), or " if verifier_used else "")
+             + f"a nearest distance shorter than {thresholds['distance_percentile']:g}% of new patients' films have."),
         *_notes(ctx.data_note()),
         Table(pd.DataFrame(rows).T.rename_axis("population"), "Flagged shares (metrics/privacy.json)"),
         Figure("privacy.png", "Nearest-match distributions and the closest synthetic/training pairs"),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from cxrsynth.synthesis.archive import (
     render_patients,
 )
 from cxrsynth.synthesis.class_optimisation import LatentOptimiser, OptimisationResult
+from cxrsynth.synthesis.forecast import Forecast, Pilot, check_forecast, forecast_build
 from cxrsynth.synthesis.planning import (
     label_rates,
     largest_remainder,
@@ -45,6 +47,25 @@ class ArchiveBuild:
     z_star: torch.Tensor  # the optimised latent of every delivered patient, in table order
     passes: list[dict]  # per pass: name, planned and delivered images
     seconds: float
+    forecast: Forecast | None = None  # made after the pilot pass (None when the pilot made every image)
+    after_pilot: dict = field(default_factory=dict)  # what the main and top-up passes actually did
+    labeller_auroc: float | None = None  # the labeller's test macro AUROC, quoted by the forecast
+
+    def forecast_record(self) -> dict | None:
+        """The forecast beside what happened, for metrics/archive.json (counts and shares; no clock time)."""
+        if self.forecast is None:
+            return None
+        auroc = None if self.labeller_auroc is None else round(self.labeller_auroc, 4)
+        return ({"labeller_test_macro_auroc": auroc} | self.forecast.record()
+                | {"actual": {k: v for k, v in self.after_pilot.items() if k != "seconds"}})
+
+    def forecast_timings(self) -> dict:
+        """Forecast and actual seconds of the main and top-up passes (for the stage's timings file)."""
+        if self.forecast is None:
+            return {}
+        return {"pilot_seconds": round(self.forecast.pilot.seconds, 1),
+                "forecast_seconds": round(self.forecast.seconds, 1),
+                "main_and_top_up_seconds": round(self.after_pilot["seconds"], 1)}
 
     @property
     def targets(self) -> np.ndarray:
@@ -133,7 +154,8 @@ def concatenate(results: list[OptimisationResult]) -> OptimisationResult:
 
 
 def build_archive(generator: torch.nn.Module, resolution: int, scorer: Scorer, labeller: Scorer,
-                  source: pd.DataFrame, params: ArchiveParams) -> ArchiveBuild:
+                  source: pd.DataFrame, params: ArchiveParams, labeller_auroc: float | None = None,
+                  clock: Callable[[], float] = time.perf_counter) -> ArchiveBuild:
     """Build ``params.size`` images whose labels are as frequent as the source's.
 
     Three passes: a **pilot** (``params.pilot_patients`` patients per class) measures what labels
@@ -144,9 +166,13 @@ def build_archive(generator: torch.nn.Module, resolution: int, scorer: Scorer, l
     latents, ``params.retries``), its follow-ups sampled locally and labelled by ``labeller``. The
     main and top-up passes make ``params.oversample`` times their plan per class and keep, class by
     class, the patients whose labels bring the mix closest to the source's (``select_patients``).
-    Raises ShortfallError, naming the classes, when the archive misses ``params.size`` by more
-    than ``params.max_shortfall``."""
-    start = time.perf_counter()
+    After the pilot, the rest of the build is forecast (``synthesis.forecast``) and printed; the
+    build raises PlanError before the main pass when the pilot shows the plan cannot be met
+    within ``params.max_shortfall`` or ``params.max_minutes`` (the message quotes
+    ``labeller_auroc``, the labeller's test macro AUROC, as the likely cause; ``clock`` times the
+    passes). Raises ShortfallError, naming the classes, when the archive misses ``params.size``
+    by more than ``params.max_shortfall``."""
+    start = clock()
     rng = np.random.default_rng(params.seed)
     n_classes = len(LABELS)
     source_fraction = source[list(LABELS)].to_numpy(dtype=np.float64).mean(axis=0)
@@ -161,6 +187,21 @@ def build_archive(generator: torch.nn.Module, resolution: int, scorer: Scorer, l
     results, parts, passes = [], [], []
     quota_total = np.zeros(n_classes, dtype=np.int64)
     made = 0
+    forecast, pilot_end = None, 0.0
+
+    def forecast_rest(quotas, images, patient_class, counts):
+        """After the pilot: forecast the main and top-up passes, print it, stop if the plan cannot be met."""
+        nonlocal forecast, pilot_end
+        pilot_end = clock()
+        pilot_result = Pilot.measure(results[0], params.max_attempts, pilot_end - start, n_classes)
+        forecast = forecast_build(pilot_result, made, params.size, quotas, patient_class, counts,
+                                  params.size - made - images, params.oversample, tuple(params.follow_ups))
+        auroc = f"{labeller_auroc:.3f}" if labeller_auroc is not None else "unknown"
+        about = f"labeller ({labeller.name}) test macro AUROC {auroc}" + (
+            f", scorer {scorer.name}" if scorer.name != labeller.name else "")
+        print(forecast.describe(params.max_shortfall, params.max_minutes, about), flush=True)
+        check_forecast(forecast, params.max_shortfall, params.max_minutes, params.oversample, about)
+
     for number, name in enumerate(("pilot", "main", "top_up")):
         remaining = params.size - made
         if name == "pilot":
@@ -175,10 +216,14 @@ def build_archive(generator: torch.nn.Module, resolution: int, scorer: Scorer, l
             surplus = params.oversample
         quota_total += quotas
         if quotas.sum() == 0:
+            if name == "main" and remaining > 0:
+                forecast_rest(quotas, images, np.zeros(0, np.int64), np.zeros(0, np.int64))
             passes.append({"pass": name, "planned_images": 0, "candidate_images": 0, "delivered_images": 0})
             continue
         candidates = np.where(quotas > 0, np.ceil(quotas * surplus), 0).astype(np.int64)
         patient_class, counts = plan_patients(candidates, tuple(params.follow_ups), rng)
+        if name == "main":
+            forecast_rest(quotas, images, patient_class, counts)
         result, made_now = generate_patients(generator, resolution, scorer, labeller, patient_class, counts, params,
                                              params.seed + 1000 * number, noise)
         patient = np.repeat(np.arange(len(made_now.counts)), made_now.counts)
@@ -196,6 +241,13 @@ def build_archive(generator: torch.nn.Module, resolution: int, scorer: Scorer, l
                        "delivered_images": int(kept.sum())})
 
     optimisation = concatenate(results)
+    outcome = {}  # what the main and top-up passes did, beside the forecast
+    if forecast is not None:
+        rest = results[1:]
+        outcome = {"patients": sum(len(r.classes) for r in rest),
+                   "latents": int(sum(np.ceil(r.attempts / params.max_attempts).sum() for r in rest)),
+                   "latent_steps": sum(r.latents_scored for r in rest),
+                   "delivered_fraction": round(made / params.size, 4), "seconds": clock() - pilot_end}
     delivered_class = np.concatenate([p.patient_class for p in parts])
     delivered_count = np.concatenate([p.counts for p in parts])
     planned = per_class_plan(quota_total, delivered_class, delivered_count, optimisation)
@@ -203,7 +255,8 @@ def build_archive(generator: torch.nn.Module, resolution: int, scorer: Scorer, l
     labels, scores = np.concatenate([p.labels for p in parts]), np.concatenate([p.scores for p in parts])
     table = archive_table(delivered_class, delivered_count, labels, scores, resolution, source["patient_id"].to_numpy())
     return ArchiveBuild(table, np.concatenate([p.images for p in parts]), optimisation, planned,
-                        torch.cat([p.z_star for p in parts]), passes, time.perf_counter() - start)
+                        torch.cat([p.z_star for p in parts]), passes, clock() - start, forecast, outcome,
+                        labeller_auroc)
 
 
 def per_class_plan(quotas: np.ndarray, delivered_class: np.ndarray, delivered_count: np.ndarray,

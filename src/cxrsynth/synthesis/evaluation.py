@@ -42,9 +42,11 @@ def real_column(probs: np.ndarray, targets: np.ndarray) -> dict:
 
 
 def table2(columns: dict[str, dict]) -> dict:
-    """{class: {column: auroc}} plus ``macro`` per column, from ``evaluate`` results keyed by column."""
+    """{class: {column: auroc}} plus ``macro`` per column, from ``evaluate`` results keyed by column.
+    ``macro_classes`` says how many classes each macro averages (those with test positives and negatives)."""
     out = {name: {col: round(res["auroc"][name], 4) for col, res in columns.items()} for name in LABELS}
     out["macro"] = {col: round(res["auroc_macro"], 4) for col, res in columns.items()}
+    out["macro_classes"] = {col: res["auroc_macro_classes"] for col, res in columns.items()}
     return out
 
 
@@ -61,4 +63,8 @@ def table2_markdown(table: dict) -> str:
         ours = [table[name].get(col) for col in TABLE2_COLUMNS]
         paper = TABLE2_AVERAGE if name == "macro" else TABLE2_AUROC[name]
         rows.append(f"| {name} | " + " | ".join(fmt(v) for v in ours) + " | " + " | ".join(fmt(v) for v in paper) + " |")
-    return head + "\n".join(rows) + "\n"
+    classes = table.get("macro_classes", {})
+    foot = ("\nmacro: the mean over the classes with test positives and negatives ("
+            + ", ".join(f"{col.replace('_', ' ')} {classes[col]}" for col in TABLE2_COLUMNS if col in classes)
+            + f" of {len(LABELS)}).\n") if classes else ""
+    return head + "\n".join(rows) + "\n" + foot

@@ -26,6 +26,7 @@ from cxrsynth.config.classifier import ClassifierParams
 from cxrsynth.labels import LABELS
 from cxrsynth.metrics.auroc import evaluate, roc_table, youden_thresholds
 from cxrsynth.models.classifier import GREY_MEAN, GREY_STD
+from cxrsynth.training.checkpoints import load_checkpoint
 from cxrsynth.training.classifier_module import ChestClassifier
 from cxrsynth.training.datamodule import SplitDataModule, StoreDataModule
 from cxrsynth.training.losses import class_weights
@@ -100,7 +101,7 @@ def fit_on(data: SplitDataModule, params: ClassifierParams, work_dir: Path, live
     trainer.fit(module, datamodule=data)
     if not trainer.is_global_zero:  # no collective op follows: the others may leave now
         return None
-    saved = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
+    saved = load_checkpoint(checkpoint.best_model_path)
     module.load_state_dict(saved["state_dict"])
     best, best_epoch = module, int(saved["epoch"])
 

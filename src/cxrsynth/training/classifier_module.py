@@ -4,17 +4,43 @@ from __future__ import annotations
 
 import lightning as L
 import torch
-from torchmetrics.classification import MultilabelAUROC
+from torchmetrics import Metric
+from torchmetrics.utilities.data import dim_zero_cat
 
 from cxrsynth.labels import LABELS
+from cxrsynth.metrics.auroc import macro_auroc
 from cxrsynth.models.classifier import build_classifier, imagenet_weights, normalise
 from cxrsynth.models.weights import weights_record
 from cxrsynth.training.augment import augment_batch
 from cxrsynth.training.losses import weighted_bce
 
 
+class MacroAUROC(Metric):
+    """An epoch's scores and targets, gathered over every DDP process; ``compute`` returns
+    ``metrics.auroc.macro_auroc`` of them as tensors: (macro AUROC over the classes with positives
+    and negatives, how many classes that is), the same number the stage reports for val."""
+
+    full_state_update = False
+
+    def __init__(self):
+        super().__init__()
+        self.add_state("probs", default=[], dist_reduce_fx="cat")
+        self.add_state("targets", default=[], dist_reduce_fx="cat")
+
+    def update(self, probs: torch.Tensor, targets: torch.Tensor) -> None:
+        """Add a batch: sigmoid scores (N, C) and 0/1 targets (N, C)."""
+        self.probs.append(probs.detach().float())
+        self.targets.append(targets.detach().to(torch.int8))
+
+    def compute(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(macro AUROC, classes averaged) over everything added since the last reset."""
+        value, classes = macro_auroc(dim_zero_cat(self.probs).cpu().numpy(), dim_zero_cat(self.targets).cpu().numpy())
+        return torch.tensor(value, device=self.device), torch.tensor(float(classes), device=self.device)
+
+
 class ChestClassifier(L.LightningModule):
-    """Weighted-BCE DenseNet-121 or ResNet-18; logs ``val/auroc_macro`` for LR plateau, early stopping and checkpoints."""
+    """Weighted-BCE DenseNet-121 or ResNet-18; logs ``val/auroc_macro`` (``MacroAUROC``) for LR plateau, early
+    stopping and checkpoints, and ``val/auroc_macro_classes``, the classes it averages."""
 
     def __init__(
         self,
@@ -43,7 +69,7 @@ class ChestClassifier(L.LightningModule):
         self.model = model.to(memory_format=torch.channels_last)
         self.register_buffer("w_pos", torch.tensor(w_pos, dtype=torch.float32))
         self.register_buffer("w_neg", torch.tensor(w_neg, dtype=torch.float32))
-        self.val_auroc = MultilabelAUROC(num_labels=len(labels), average=None)
+        self.val_auroc = MacroAUROC()
         self.augment = augment or {}
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -61,13 +87,14 @@ class ChestClassifier(L.LightningModule):
         images, targets = batch
         logits = self(images)
         self.log("val/loss", weighted_bce(logits, targets, self.w_pos, self.w_neg), on_epoch=True, sync_dist=True)
-        self.val_auroc.update(torch.sigmoid(logits), targets.int())
+        self.val_auroc.update(torch.sigmoid(logits), targets)
 
     def on_validation_epoch_end(self):
-        per_class = self.val_auroc.compute()  # over every process's shard: the same value on each
+        value, classes = self.val_auroc.compute()  # over every process's shard: the same value on each
         self.val_auroc.reset()
         # already equal on every process; "max" keeps it exact and tells Lightning it is synced
-        self.log("val/auroc_macro", per_class.nanmean(), prog_bar=True, sync_dist=True, reduce_fx="max")
+        self.log("val/auroc_macro", value, prog_bar=True, sync_dist=True, reduce_fx="max")
+        self.log("val/auroc_macro_classes", classes, sync_dist=True, reduce_fx="max")
 
     def configure_optimizers(self):
         optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)

@@ -18,6 +18,10 @@ Under DDP only the first process moves files (``settle_checkpoints``); the other
 action without changing anything (``foresee_checkpoint``). Checkpoints are written to a
 temporary file and renamed (``AtomicCheckpointIO``), so a kill during a save leaves the
 previous one intact.
+
+Every checkpoint is read with ``weights_only=True`` (``checkpoints.load_checkpoint``): one that holds
+more than tensors and plain values (``last.ckpt``, a kept run's, the one ``resume_from`` names) stops
+the run in one line before anything is moved or trained, since loading it could run code.
 """
 
 from __future__ import annotations
@@ -30,13 +34,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from cxrsynth.distributed import is_first_process
 from cxrsynth.errors import CxrsynthError
 from cxrsynth.io import write_json
 from cxrsynth.provenance import import_closure, source_digest
+from cxrsynth.training.checkpoints import UnsafeCheckpointError, load_checkpoint
 from cxrsynth.training.gan_module import GANModule
 
 LAST = "last.ckpt"
@@ -103,11 +107,17 @@ def key_digest(key: dict) -> str:
 
 
 def _read_state(path: Path) -> tuple[dict | None, str]:
-    """The ``gan_state`` of the checkpoint at ``path``, or None and why it cannot be read."""
+    """The ``gan_state`` of the checkpoint at ``path``, or None and why it cannot be read.
+
+    Raises ``UnsafeCheckpointError`` for a file that would run code when loaded: such a file is not
+    kept aside like a truncated one, where a later ``resume_from`` could name it, but refused in
+    place for the user to delete."""
     if not path.exists():
         return None, "no checkpoint"
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)["gan_state"], ""
+        return load_checkpoint(path)["gan_state"], ""
+    except UnsafeCheckpointError:
+        raise
     except Exception as err:  # noqa: BLE001 -- unreadable or foreign: kept aside, not trusted
         return None, f"{path} is unreadable ({type(err).__name__})"
 
@@ -295,8 +305,10 @@ def start_from(source: Path, module: GANModule, checkpoint_dir: Path) -> tuple[d
     ``resumed_from`` in this and every later checkpoint of the run (the source's path, run key
     digest and images shown), and what differs between the two runs' keys."""
     try:
-        checkpoint = torch.load(source, map_location="cpu", weights_only=False)
+        checkpoint = load_checkpoint(source)
         state = checkpoint["gan_state"]
+    except UnsafeCheckpointError:
+        raise
     except Exception as err:  # noqa: BLE001 -- any unreadable file is the user's pick to fix
         raise ResumeError(f"gan.resume_from: {source} is unreadable ({type(err).__name__})") from err
     _check_resumable(checkpoint, module, source)

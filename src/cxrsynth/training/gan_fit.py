@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from cxrsynth.data.store import ImageStore
 from cxrsynth.distributed import is_first_process
+from cxrsynth.training.checkpoints import load_checkpoint
 from cxrsynth.training.gan_checkpoints import (
     KEPT,
     LAST,
@@ -205,7 +206,7 @@ def fit_gan(store_dir: Path, config, checkpoint_dir: Path, checkpoint_every: int
                                                       resume_from), True
     if action == "finished":
         own = checkpoint_dir / KEPT / key_digest(module.run_key) / LAST  # not moved back yet, in another process
-        checkpoint = torch.load(last if last.exists() else own, map_location="cpu", weights_only=False)
+        checkpoint = load_checkpoint(last if last.exists() else own)
         module.load_state_dict(checkpoint["state_dict"])
         module.on_load_checkpoint(checkpoint)
         return GANFit(module, action, is_global_zero=first,
@@ -235,7 +236,9 @@ def fit_gan(store_dir: Path, config, checkpoint_dir: Path, checkpoint_every: int
         **(trainer_kwargs or {}),
     )
     resumes = action in ("resume", "resume_from")
-    trainer.fit(module, datamodule=_Intervals(module, checkpoint_every), ckpt_path=last if resumes else None)
+    # settle_checkpoints has read last.ckpt with weights_only=True already; Lightning reads it so too
+    trainer.fit(module, datamodule=_Intervals(module, checkpoint_every), ckpt_path=last if resumes else None,
+                weights_only=True)
     return GANFit(module, action, trainer.is_global_zero, trainer.world_size,
                   memory_mapped_levels(store_dir, config.resolutions, memory_limit_gib))
 

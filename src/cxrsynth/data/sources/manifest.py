@@ -182,11 +182,20 @@ class _HashingReader:
         return block
 
 
-def stream_films(source: ImageSource, raw_dir: Path, wanted: set[str]) -> Iterator[tuple[str, bytes | str]]:
+@dataclass(frozen=True)
+class Unread:
+    """A film ``stream_films`` left in its archive, and why (a member over ``max_bytes``)."""
+
+    reason: str
+
+
+def stream_films(source: ImageSource, raw_dir: Path, wanted: set[str],
+                 max_bytes: int | None = None) -> Iterator[tuple[str, bytes | str | Unread]]:
     """Yield (film name, PNG bytes or file path) for the wanted films of one source, in its order.
 
     Archives are read once, front to back, and never extracted; an archive with an MD5 is
-    checked against it once fully read (SourceChangedError on a mismatch).
+    checked against it once fully read (SourceChangedError on a mismatch). A member larger than
+    ``max_bytes`` is not read into memory: it comes as ``Unread`` with the reason.
     """
     path = source.resolve(raw_dir)
     if source.kind == "folder":
@@ -201,7 +210,11 @@ def stream_films(source: ImageSource, raw_dir: Path, wanted: set[str]) -> Iterat
                 for member in tar:
                     name = film_name(member.name) if member.isfile() else None
                     if name in wanted:
-                        yield name, tar.extractfile(member).read()
+                        if max_bytes is not None and member.size > max_bytes:
+                            yield name, Unread(f"{member.size:,} bytes in {path.name}, over the "
+                                               f"{max_bytes:,} bytes a film within prepare.max_pixels can take")
+                        else:
+                            yield name, tar.extractfile(member).read()
             while reader.read(1 << 20):  # the gzip trailer and tar padding belong to the checksum
                 pass
         except (tarfile.TarError, EOFError, OSError) as err:
