@@ -47,11 +47,11 @@ STAGE = [sys.executable, str(ROOT / "stages" / "train_gan.py"), "--out", "model"
          "--metrics", "gan.json", "--samples", "grid.png", "--timings", "timings.json"]
 
 
-def stage(workdir: Path, store: Path, **kw) -> subprocess.Popen:
-    """Start the stage in the background on TINY params filled with ``kw``."""
+def stage(workdir: Path, store: Path, env: dict | None = None, **kw) -> subprocess.Popen:
+    """Start the stage in the background on TINY params filled with ``kw`` (in environment ``env``)."""
     (workdir / "params.yaml").write_text(TINY.format(**kw))
     return subprocess.Popen(STAGE + ["--store", str(store)], cwd=workdir, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, env=env)
 
 
 #: how a cluster starts every process itself (docs/multi_gpu.md); Lightning then launches none
@@ -66,9 +66,9 @@ def run_stage(workdir: Path, store: Path, params: str,
     return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600, check=False)
 
 
-def kill_after_first_checkpoint(workdir: Path, store: Path, **kw) -> None:
-    """Start the stage and SIGKILL it as soon as its first checkpoint is on disk."""
-    run = stage(workdir, store, **kw)
+def kill_after_first_checkpoint(workdir: Path, store: Path, env: dict | None = None, **kw) -> None:
+    """Start the stage (in environment ``env``) and SIGKILL it as soon as its first checkpoint is on disk."""
+    run = stage(workdir, store, env, **kw)
     deadline = time.time() + 300
     while not (workdir / "ckpt" / "last.ckpt").exists():
         assert run.poll() is None and time.time() < deadline, "run ended before its first checkpoint"
@@ -316,15 +316,7 @@ def copy_package(workdir: Path) -> dict:
 
 def test_a_docstring_or_comment_edit_in_the_training_code_resumes(tmp_path, store):
     env = copy_package(tmp_path)
-    (tmp_path / "params.yaml").write_text(TINY.format(**PG))
-    run = subprocess.Popen(STAGE + ["--store", str(store)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not (tmp_path / "ckpt" / "last.ckpt").exists():
-        assert run.poll() is None and time.time() < deadline, "run ended before its first checkpoint"
-        time.sleep(0.02)
-    os.kill(run.pid, signal.SIGKILL)
-    run.wait()
+    kill_after_first_checkpoint(tmp_path, store, env, **PG)
     module = tmp_path / "src" / "cxrsynth" / "training" / "gan_module.py"
     text = module.read_text()
     edited = text.replace('"""Give the module the real images', '"""Give the module (docstring edited) the real images', 1)
