@@ -6,11 +6,13 @@ are as frequent as the source's (``synthesis.planning``); a shortfall past
 ``archive.max_shortfall`` fails the stage and writes no archive. After the pilot pass the rest of
 the build is forecast and printed (``synthesis.forecast``); a plan the pilot shows cannot be met
 within ``archive.max_shortfall`` or ``archive.max_minutes`` stops the stage there, in one line.
+Each film's View Position is predicted from the labeller's features (``synthesis.view``); the
+archive's card (``README.md``, ``synthesis.card``) is written with the shards, and
+``--real-vs-generated`` shows real test films beside archive films.
 """
 
 import argparse
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +22,14 @@ import torch
 from cxrsynth.cli import stage_main
 from cxrsynth.config.archive import ArchiveParams
 from cxrsynth.config.base import load_section
+from cxrsynth.config.data import DataParams
 from cxrsynth.config.privacy import PrivacyParams
 from cxrsynth.data.store import ImageStore
 from cxrsynth.data.store_splits import split_datasets
 from cxrsynth.io import atomic_dir, atomic_path, write_json
 from cxrsynth.labels import LABELS
 from cxrsynth.metrics.auroc import macro, per_class_auroc
-from cxrsynth.models.classifier import probabilities
+from cxrsynth.metrics.extractors import classifier_extractor
 from cxrsynth.plots import contact_sheet, prevalence_by_split
 from cxrsynth.privacy.filter import filter_archive
 from cxrsynth.privacy.setup import audit_setup
@@ -41,7 +44,10 @@ from cxrsynth.synthesis.build import (
     optimise_classes,
     per_class_summary,
 )
-from cxrsynth.synthesis.scorers import calibrated_thresholds, load_scorer
+from cxrsynth.synthesis.card import archive_facts, one_per_patient, real_vs_generated, write_card
+from cxrsynth.synthesis.labeller import archive_labeller, held_out_predictions
+from cxrsynth.synthesis.scorers import load_scorer
+from cxrsynth.synthesis.view import assign_views, split_films
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -57,10 +63,8 @@ def run(args: argparse.Namespace) -> dict:
     source = store.table
 
     real = split_datasets(store, pd.read_csv(args.split), labeller.input_size)
-    held_out = {name: (probabilities(labeller.model, real[name].all_images(), labeller.input_size).numpy(),
-                       real[name].labels.numpy()) for name in ("val", "test")}
-    if params.label_thresholds == "calibrated":
-        labeller = replace(labeller, thresholds=calibrated_thresholds(*held_out["val"]))
+    held_out = held_out_predictions(labeller, real)
+    labeller = archive_labeller(labeller, params.label_thresholds, held_out["val"])
     test_probs, test_labels = held_out["test"]
     on_real_test = {name: {"true_pct": round(100 * float(test_labels[:, c].mean()), 2),
                            "labelled_pct": round(100 * float((test_probs[:, c] >= labeller.thresholds[c]).mean()), 2)}
@@ -70,8 +74,8 @@ def run(args: argparse.Namespace) -> dict:
     build = build_archive(generator, resolution, scorer, labeller, source, params,
                           labeller_auroc=None if np.isnan(auroc) else auroc)
     record = None
+    privacy = load_section(PrivacyParams, args.params)
     if params.privacy_filter:
-        privacy = load_section(PrivacyParams, args.params)
         setup = audit_setup(args.store, args.split, args.classifier, args.verifier, privacy, device)
 
         def check(images):
@@ -89,10 +93,18 @@ def run(args: argparse.Namespace) -> dict:
                                        privacy.max_replaced_fraction, params.seed + 50_000)
         check_shortfall(build.planned, params.size, params.max_shortfall)
         record = {"applied": True, **record.as_dict(), "thresholds": setup.thresholds.as_dict()}
+    films = split_films(real, source)  # View Position: predicted from the labeller's features (synthesis.view)
+    views, view_record = assign_views(classifier_extractor(labeller.model, labeller.input_size), films["train"],
+                                      films["test"], build.images, source["view"], params.seed)
+    build.table["View Position"] = views
+    labels = label_counts(build.table, source)
     with atomic_dir(args.out) as out:
         shards = write_archive(out, build.images, build.table, params.shard_images)
         if record is not None:
             write_json(out / PRIVACY_RECORD, record)
+        write_card(out, archive_facts(build.table, shards, resolution, labels, source, args.gan,
+                                      load_section(DataParams, args.params).source, (params, privacy), view_record,
+                                      record or {"applied": False}))
 
     comparison = {params.scorer: per_class_summary(build.optimisation)}
     other = "densenet" if params.scorer == "discriminator" else "discriminator"
@@ -104,7 +116,6 @@ def run(args: argparse.Namespace) -> dict:
         probe_seconds = time.perf_counter() - start
 
     result, table, planned = build.optimisation, build.table, build.planned
-    labels = label_counts(table, source)
     metrics = {
         "scorer": params.scorer,
         "images": len(table),
@@ -126,6 +137,7 @@ def run(args: argparse.Namespace) -> dict:
         "labeller_on_real_test": on_real_test,
         "scorers": comparison,
         "privacy_filter": record or {"applied": False},
+        "view": view_record,
         "forecast": build.forecast_record(),
     }
     write_json(args.metrics, metrics)
@@ -146,8 +158,17 @@ def run(args: argparse.Namespace) -> dict:
         chosen = (table["Patient ID"] == pid).to_numpy()
         series.append((f"{table.loc[chosen, 'Target Label'].iloc[0]} ({chosen.sum()})", build.images[chosen]))
     contact_sheet(series, args.series, label_width=160, scale=max(1, 96 // resolution))
+    if args.real_vs_generated is not None:
+        test_patients = source.set_index("row").loc[real["test"].rows, "patient_id"].to_numpy()
+        shown = real["test"].rows[one_per_patient(test_patients, 16, params.seed)]
+        made = one_per_patient(table["Patient ID"].to_numpy(), 16, params.seed)
+        real_vs_generated(store.read(resolution, shown), build.images[made], args.real_vs_generated)
     print(f"archive: {len(table)} of {params.size} images, {metrics['patients']} patients, "
           f"{metrics['labels_within_tolerance']} of 15 labels within tolerance of the source")
+    test = view_record["test"]
+    print(f"archive: View Position {view_record['method']}: " + (
+        f"on the real test split accuracy {test['accuracy']}, AUROC {test['auroc']}; archive PA share "
+        f"{view_record['archive_pa_share']}" if test else view_record["reason"]))
     if record is not None:
         print(f"archive: privacy filter: {record['patients_flagged_before']} patients ({record['images_flagged_before']} "
               f"images) flagged, {record['replaced_patients']} replaced in {record['rounds']} rounds, "
@@ -175,4 +196,6 @@ if __name__ == "__main__":
     parser.add_argument("--prevalence-figure", type=Path, required=True, help="label prevalence PNG")
     parser.add_argument("--examples", type=Path, required=True, help="Figure 7 PNG")
     parser.add_argument("--series", type=Path, required=True, help="Figure 8 PNG")
+    parser.add_argument("--real-vs-generated", type=Path, default=None,
+                        help="real test films beside archive films (PNG; dvc.yaml gives it, the README shows it)")
     stage_main(run, parser)

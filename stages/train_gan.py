@@ -1,22 +1,20 @@
 """Stage ``train_gan``: progressive growing GAN (or the DCGAN baseline), resumable from checkpoints."""
 
 import argparse
-import os
 import shutil
 from pathlib import Path
-
-import torch
 
 from cxrsynth.cli import stage_main
 from cxrsynth.config.base import load_section
 from cxrsynth.config.gan import GANParams
 from cxrsynth.io import atomic_dir, write_json
+from cxrsynth.runtime import use_all_cores
 from cxrsynth.training.gan_fit import export_generator, fit_gan, gan_config
 
 
 def run(args: argparse.Namespace) -> None:
     params = load_section(GANParams, args.params)
-    torch.set_num_threads(params.threads or os.cpu_count() or 1)
+    use_all_cores(params.threads)
     config = gan_config(params)
     trainer_kwargs = dict(accelerator=params.accelerator, devices=params.devices, num_nodes=params.num_nodes,
                           strategy=params.strategy, precision=params.precision, deterministic=params.deterministic)

@@ -18,6 +18,22 @@ from cxrsynth.data.metadata import NIH_HEADER_LINE
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 # Never read this machine's torch hub cache: a weights file there must not change what a test sees.
 os.environ["TORCH_HOME"] = tempfile.mkdtemp(prefix="cxrsynth-torch-home-")
+# Under pytest-xdist (the README's `pytest -n auto`) each worker gets an equal share of the cores, and the
+# stages it starts inherit that share (runtime.use_all_cores reads OMP_NUM_THREADS): workers that each
+# took every core would oversubscribe them.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1 and "OMP_NUM_THREADS" not in os.environ:
+    os.environ["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // _WORKERS))
+
+#: The end-to-end graph tests that take longest (the demo, then the rehearsal), collected first: with
+#: several workers each starts on one of them while the other workers share out the remaining files
+#: (``--dist loadfile --no-loadscope-reorder`` in pyproject keeps this order).
+LONGEST_FIRST = ("test_pipeline.py", "test_rehearsal.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
 
 
 #: Debian chromium on a closed network: no background connections, no first-run work

@@ -335,6 +335,15 @@ def test_real_metadata_pass_the_check(tmp_path):
     assert "112,120 rows" in written[ENTRY]["checked"] and "984 boxes" in written["BBox_List_2017.csv"]["checked"]
 
 
+def test_without_torchxrayvision_the_metadata_error_names_the_nih_extra(tmp_path, monkeypatch):
+    """No metadata_dir, no metadata_url and no torchxrayvision (the ``nih`` extra not installed):
+    one line says how to get the table, the extra included."""
+    monkeypatch.setattr(nih, "torchxrayvision_data_dir", lambda: None)
+    with pytest.raises(DownloadError, match=r'^Data_Entry_2017_v2020\.csv: not found; .*pip install "cxrsynth\[nih\]"') as err:
+        nih.fetch_metadata(NIHParams(), tmp_path)
+    assert "\n" not in str(err.value) and not list(tmp_path.iterdir())
+
+
 def test_download_stage_stops_in_one_line_on_a_truncated_data_entry(tmp_path):
     """NIH's real table cut in half, from a local mirror: the stage exits 1 with one line, writes nothing."""
     from cxrsynth.metadata_source import torchxrayvision_table

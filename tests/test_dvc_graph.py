@@ -164,3 +164,16 @@ def test_baseline_stages_validate_their_params_first_and_read_only_their_own_fil
         assert train["params"] == ["baselines.common", f"baselines.systems.{system}"]
     for name in ("pggan", "memory"):
         assert "data/params/baselines/common.json" in stages[name]["deps"]
+
+
+def test_the_generator_and_the_archive_are_dvc_artifacts_of_stage_outputs():
+    """`artifacts:` in dvc.yaml names the bundle `cxrsynth generate` loads (a model) and the archive (a
+    dataset), each a stage's output, so `dvc pull`/`dvc get` of that path brings it from a remote."""
+    from dvc.repo import Repo
+
+    artifacts = Repo(str(ROOT)).artifacts.read()["dvc.yaml"]
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    outs = {next(iter(o)) if isinstance(o, dict) else o: name for name, s in stages.items() for o in s.get("outs", [])}
+    assert {(a.path, a.type, outs.get(a.path)) for a in artifacts.values()} == {
+        ("data/generator", "model", "generator"), ("data/archive", "dataset", "archive")}
+    assert all(len(a.desc) > 80 and a.labels for a in artifacts.values())

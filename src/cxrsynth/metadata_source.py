@@ -22,5 +22,5 @@ def torchxrayvision_table(name: str = "Data_Entry_2017_v2020.csv.gz") -> Path:
     folder = torchxrayvision_data_dir()
     path = folder / name if folder else None
     if path is None or not path.exists():
-        raise MissingInputError(f"{name}: not found (pip install torchxrayvision ships it)")
+        raise MissingInputError(f'{name}: not found (pip install "cxrsynth[nih]": torchxrayvision ships it)')
     return path

@@ -23,5 +23,8 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def use_all_cores(threads: int = 0) -> None:
-    """Set torch's CPU threads (0 = every core)."""
-    torch.set_num_threads(threads or os.cpu_count() or 1)
+    """Set torch's CPU threads: ``threads``, or 0 for every core this process may use, unless
+    ``OMP_NUM_THREADS`` says otherwise (a shared machine, e.g. tests run by several pytest workers)."""
+    from_env = os.environ.get("OMP_NUM_THREADS", "")
+    cores = int(from_env) if from_env.isdigit() and int(from_env) > 0 else len(os.sched_getaffinity(0))
+    torch.set_num_threads(threads or cores or 1)

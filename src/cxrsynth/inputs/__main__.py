@@ -19,9 +19,11 @@ from cxrsynth.errors import CxrsynthError
 from cxrsynth.inputs.manifest import MANIFEST, Input, select
 
 
-def main(argv: list[str] | None = None, entries: tuple[Input, ...] = MANIFEST) -> None:
-    """Run the command line; ``entries`` replaces the manifest (tests serve their own files)."""
-    parser = argparse.ArgumentParser(prog="python -m cxrsynth.inputs", description=__doc__,
+def main(argv: list[str] | None = None, entries: tuple[Input, ...] = MANIFEST,
+         prog: str = "python -m cxrsynth.inputs") -> None:
+    """Run the command line; ``entries`` replaces the manifest (tests serve their own files); ``prog`` is
+    the name its help shows (``cxrsynth inputs`` from the console script)."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     fetch_cmd = commands.add_parser("fetch", help="download, verify and dvc add inputs (all when none named)")

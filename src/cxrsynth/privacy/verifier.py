@@ -12,7 +12,6 @@ two films each and learns a logistic model on the scaled cosine over every pair 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from cxrsynth.privacy.encoder import (
     patient_digest,
 )
 from cxrsynth.privacy.pairs import PairImages, PatientPairBatches, evaluation_pairs, patients_with_pairs
+from cxrsynth.runtime import use_all_cores
 
 
 def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
@@ -121,7 +121,7 @@ def fit_verifier(train_images: torch.Tensor, train_patients: np.ndarray, test_im
     if len(shared):
         raise ValueError(f"{len(shared)} patients are in both the verifier's training and test films")
     L.seed_everything(params.seed, workers=True, verbose=False)
-    torch.set_num_threads(os.cpu_count() or 1)
+    use_all_cores()
     sampler = PatientPairBatches(train_patients, params.batch_patients, params.steps, params.seed)
     loader = torch.utils.data.DataLoader(PairImages(train_images), batch_sampler=sampler)
     module = VerifierModule(params)

@@ -23,8 +23,10 @@ DEFAULT_STUDY = Path("data/reader_study")
 DEFAULT_ANSWERS = Path("reader_answers/answers.sqlite")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m cxrsynth.reader_study", description=__doc__,
+def main(argv: list[str] | None = None, prog: str = "python -m cxrsynth.reader_study") -> None:
+    """Run the command line on ``argv`` (default: ``sys.argv``); ``prog`` is the name its help shows
+    (``cxrsynth reader-study`` from the console script)."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     for name, text in (("serve", "serve the study to readers (uvicorn)"),

@@ -8,8 +8,13 @@ the classifier's thresholded predictions, so co-occurring findings are recorded.
 
 Layout of an archive folder (the NIH distribution's)::
 
-    images_001.tar ...           PNGs under images/, ``shard_images`` per tar (a few files for DVC)
-    Data_Entry_synthetic.csv     NIH's 11 columns + Target Label + Target Score
+    images_001.tar ...           per film images/<Image Index> (the PNG), then images/<stem>.json (its
+                                 row and multi-hot labels, ``data.shards``); ``shard_images`` films
+                                 per tar (a few files for DVC). ``tar -xf`` gives NIH's images/
+                                 folder; WebDataset reads each tar as (png, json) samples as it is
+    Data_Entry_synthetic.csv     NIH's 11 columns + Target Label + Target Score (the labels' source
+                                 of truth; ``data.archive_dataset.ArchiveDataset`` reads the archive
+                                 through it without extracting the shards)
     privacy_filter.json          with archive.privacy_filter: the filter's record
 
 Patient IDs live in a synthetic namespace (from ``SYNTHETIC_ID_OFFSET``) that cannot meet
@@ -30,6 +35,15 @@ from PIL import Image
 from tqdm import tqdm
 
 from cxrsynth.data.metadata import NIH_HEADER, read_data_entry
+from cxrsynth.data.shards import (
+    ARCHIVE_CSV,
+    IMAGE_DIR,
+    add_member,
+    json_member,
+    record_bytes,
+    sample_record,
+    shard_name,
+)
 from cxrsynth.errors import InputError, MissingInputError
 from cxrsynth.labels import FINDINGS, LABELS, NO_FINDING
 from cxrsynth.sampling import sample_images
@@ -38,7 +52,7 @@ from cxrsynth.synthesis.scorers import Scorer
 #: Real NIH patient IDs run 1..30,805; synthetic ones start here and keep NIH's 8-digit image names.
 SYNTHETIC_ID_OFFSET = 90_000_000
 MAX_PATIENTS = 10**8 - SYNTHETIC_ID_OFFSET
-CSV_NAME = "Data_Entry_synthetic.csv"
+CSV_NAME = ARCHIVE_CSV
 PRIVACY_RECORD = "privacy_filter.json"  # what the privacy filter found and replaced (``privacy.filter``)
 EXTRA_COLUMNS = ("Target Label", "Target Score")
 
@@ -117,7 +131,7 @@ def archive_table(patient_class: np.ndarray, counts: np.ndarray, labels: np.ndar
         "Patient ID": ids,
         "Patient Age": "",
         "Patient Gender": "",
-        "View Position": "",  # an unconditional generator does not tell PA from AP
+        "View Position": "",  # an unconditional generator does not tell PA from AP: synthesis.view predicts it
         "OriginalImage[Width": resolution,
         "Height]": resolution,
         "OriginalImagePixelSpacing[x": "",
@@ -128,20 +142,19 @@ def archive_table(patient_class: np.ndarray, counts: np.ndarray, labels: np.ndar
 
 
 def write_archive(out_dir: Path, images: np.ndarray, table: pd.DataFrame, shard_images: int = 10_000) -> list[str]:
-    """Write PNG shards (``images_NNN.tar``, members ``images/<name>``) and the CSV; returns shard names."""
+    """Write the shards (``images_NNN.tar``: per film ``images/<name>``, the PNG, then its JSON record,
+    ``data.shards``) and the CSV; returns the shard names."""
     out_dir.mkdir(parents=True, exist_ok=True)
     shards = []
-    names = table["Image Index"].tolist()
-    for k, start in enumerate(tqdm(range(0, len(names), shard_images), desc="write shards", unit="shard"), start=1):
-        shard = f"images_{k:03d}.tar"
+    rows = table.to_dict("records")
+    for k, start in enumerate(tqdm(range(0, len(rows), shard_images), desc="write shards", unit="shard"), start=1):
+        shard = shard_name(k)
         with tarfile.open(out_dir / shard, "w", format=tarfile.PAX_FORMAT) as tar:
-            for name, image in zip(names[start : start + shard_images], images[start : start + shard_images]):
+            for row, image in zip(rows[start : start + shard_images], images[start : start + shard_images]):
                 buffer = io.BytesIO()
                 Image.fromarray(np.ascontiguousarray(image), "L").save(buffer, format="PNG")
-                info = tarfile.TarInfo(f"images/{name}")
-                info.size, info.mtime, info.mode = buffer.tell(), 0, 0o644
-                buffer.seek(0)
-                tar.addfile(info, buffer)
+                add_member(tar, f"{IMAGE_DIR}/{row['Image Index']}", buffer.getvalue())
+                add_member(tar, json_member(row["Image Index"]), record_bytes(sample_record(row)))
         shards.append(shard)
     table.to_csv(out_dir / CSV_NAME, index=False, quoting=csv.QUOTE_MINIMAL)
     return shards
@@ -150,7 +163,8 @@ def write_archive(out_dir: Path, images: np.ndarray, table: pd.DataFrame, shard_
 def read_archive(folder: str | Path, size: int | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """An archive's clean table (the project's metadata reader) and its images (N, r, r) in table order,
     resized on reading to ``size`` when given (box filter down, bilinear up) so a full-scale archive
-    need not fit in memory at the generator's resolution."""
+    need not fit in memory at the generator's resolution. The shards' JSON records are skipped: the
+    CSV holds the labels. For batches on demand, ``data.archive_dataset.ArchiveDataset``."""
     folder = Path(folder)
     table, report = read_data_entry(folder / CSV_NAME)
     if report.rejects:

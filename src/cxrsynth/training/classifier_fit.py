@@ -10,7 +10,6 @@ process and only rank 0 writes there.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from cxrsynth.config.classifier import ClassifierParams
 from cxrsynth.labels import LABELS
 from cxrsynth.metrics.auroc import evaluate, roc_table, youden_thresholds
 from cxrsynth.models.classifier import GREY_MEAN, GREY_STD
+from cxrsynth.runtime import use_all_cores
 from cxrsynth.training.checkpoints import load_checkpoint
 from cxrsynth.training.classifier_module import ChestClassifier
 from cxrsynth.training.datamodule import SplitDataModule, StoreDataModule
@@ -65,7 +65,7 @@ def fit_on(data: SplitDataModule, params: ClassifierParams, work_dir: Path, live
     """The training recipe of ``fit_classifier`` on any train/val/test data module (None on every DDP
     process but global rank 0)."""
     L.seed_everything(params.seed, workers=True, verbose=False)
-    torch.set_num_threads(params.threads or os.cpu_count() or 1)
+    use_all_cores(params.threads)
     data.setup()
     w_pos, w_neg = class_weights(data.train_labels())
     augment = dict(max_rotation_deg=params.max_rotation_deg, flip_p=params.flip_p,

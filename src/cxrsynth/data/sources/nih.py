@@ -331,8 +331,10 @@ def fetch_metadata(params: NIHParams, raw_dir: Path, session: requests.Session |
         if written:
             tqdm.write(f"metadata: using the copy shipped by torchxrayvision ({', '.join(written)})")
     if not any(n in written for n in METADATA_NAMES):
+        fallback = ("" if params.metadata_dir or params.metadata_url or torchxrayvision_data_dir() else
+                    ', or pip install "cxrsynth[nih]" (torchxrayvision ships a copy)')
         raise DownloadError(
-            f"{METADATA_NAMES[0]}: not found; download it from {LANDING_PAGE} and set data.nih.metadata_dir"
+            f"{METADATA_NAMES[0]}: not found; download it from {LANDING_PAGE} and set data.nih.metadata_dir{fallback}"
         )
     return written
 
