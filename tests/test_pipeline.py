@@ -22,9 +22,13 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    """A git + DVC copy of the tracked files, with the demo reproduced once."""
+    """A git + DVC copy of the tracked files, with the demo reproduced once.
+
+    The demo is the longest path of the whole suite, so under pytest-xdist its stages get every core
+    (not the worker's share, conftest), waiting passively when another worker holds one."""
+    os.environ.update(OMP_NUM_THREADS=str(len(os.sched_getaffinity(0))), OMP_WAIT_POLICY="PASSIVE")
     dest = copy_repo(tmp_path_factory.mktemp("repo"))
-    sh(["dvc", "repro"], dest)
+    sh(["dvc", "repro"], dest, timeout=3000)  # a guard against a hang, not a time limit
     return dest
 
 
