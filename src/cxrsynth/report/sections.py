@@ -195,10 +195,23 @@ def archive_examples_section(m: Metrics, ctx: Context) -> Section:
     return Section("examples", "Class-optimised images and follow-up series", "Figures 7 and 8", [
         Text(f"Latents optimised towards each class with the {archive['scorer']} scorer (Algorithm 1), and "
              "follow-up films sampled around each optimised latent (N(0, 0.2) per coordinate)."),
-        *_notes(ctx.data_note()),
+        *_notes(ctx.data_note(), _view_note(archive.get("view"))),
+        Figure("real_vs_generated.png", "Real films of the test split (top) beside films of the archive (bottom)"),
         Figure("archive_classes.png", "Figure 7: class-optimised images, one row per class"),
         Figure("archive_follow_ups.png", "Figure 8: follow-up series of synthetic patients"),
     ])
+
+
+def _view_note(view: dict | None) -> Note | None:
+    """How the archive's View Position was set (``synthesis.view``): predicted, with the model's accuracy
+    on the real test films, or why not."""
+    if not view:
+        return None
+    if view["test"]:
+        return Note(f"View Position is predicted, not known: a PA/AP model on the labeller's features, "
+                    f"accuracy {view['test']['accuracy']:.3f} (AUROC {view['test']['auroc']}) on the real test "
+                    f"films; {100 * view['archive_pa_share']:.1f}% of the archive's films are called PA.")
+    return Note(f"View Position: {view['method']} ({view['reason']}).")
 
 
 def archive_mix_section(m: Metrics, ctx: Context) -> Section:
