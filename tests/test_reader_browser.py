@@ -74,11 +74,12 @@ def test_a_reader_answers_every_screen_in_a_browser(browser, study, tmp_path):
         page.goto(f"{url}/r/{token}")
         page.wait_for_url(f"{url}/r/{token}/screen/3")
         chosen = {2: 1, 3: 0, 4: 1}
-        for n in (3, 4):
+        for n, after in ((3, "screen/4"), (4, "finish")):
             page.check(f"input[value='{chosen[n]}']")
             page.wait_for_selector(SAVED)
             page.click("#next")
-        page.wait_for_url(f"{url}/r/{token}/finish")
+            # wait for the next page before ticking it: a tick on the page that is leaving is lost
+            page.wait_for_url(f"{url}/r/{token}/{after}")
         page.click("#submit")
         page.wait_for_url(f"{url}/r/{token}/thanks")
         assert "Thank you" in page.content()
