@@ -59,7 +59,7 @@ class FolderDataset(Dataset):
 
 def make_archive(folder: Path, n: int, size: int) -> None:
     """An archive of ``n`` phantom films, 4 per synthetic patient, written by the archive stage's writer."""
-    from cxrsynth.synthesis.archive import archive_table, write_archive
+    from cxrsynth.synthesis.archive_writer import archive_table, write_archive
 
     rng = np.random.default_rng(0)
     findings = (rng.random((n, len(FINDINGS))) < 0.1).astype(np.uint8)

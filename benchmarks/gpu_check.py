@@ -39,15 +39,14 @@ from cxrsynth.config.base import parse_section, read_params
 from cxrsynth.config.classifier import ClassifierParams
 from cxrsynth.config.gan import GANParams
 from cxrsynth.models.d_classifier import discriminator_head
+from cxrsynth.models.gan import GANConfig, build_networks, gan_config
 from cxrsynth.synthesis.class_optimisation import LatentOptimiser, one_at_a_time, truncated_normal
 from cxrsynth.synthesis.scorers import Scorer
 from cxrsynth.training.classifier_module import ChestClassifier
 from cxrsynth.training.datamodule import ArrayDataModule
-from cxrsynth.training.gan_config import GANConfig, build_networks
 from cxrsynth.training.gan_data import RealImages
-from cxrsynth.training.gan_fit import gan_config
 from cxrsynth.training.gan_module import GANModule
-from cxrsynth.training.gan_schedule import Phase
+from cxrsynth.training.gan_schedule import Phase, ProgressiveSchedule
 
 TARGET_HOURS = 24  # the projected schedule is judged against a day on one GPU (docs/gan.md)
 TARGET_SPEEDUP = 10  # batched class optimisation against one latent at a time (docs/synthesis.md)
@@ -160,7 +159,7 @@ def gan_phase_rate(setup: Setup, config: GANConfig, phase: Phase) -> tuple[float
 def gan_rows(setup: Setup) -> list[dict]:
     """One row per phase of the schedule (images/s, peak memory), and the schedule's projected time."""
     config = gan_config(setup.gan)
-    schedule = config.schedule()
+    schedule = ProgressiveSchedule(**config.schedule_lists())
     rows, hours = [], 0.0
     for phase in tqdm(schedule.phases, desc="GAN phases", unit="phase"):
         name = f"GAN {phase.resolution} px {'fade-in' if phase.fading else 'stable'}"

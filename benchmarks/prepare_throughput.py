@@ -23,7 +23,7 @@ from cxrsynth.config.prepare import PrepareParams
 from cxrsynth.data.greyscale import area_pyramid, to_grey
 from cxrsynth.data.metadata import NIH_HEADER_LINE
 from cxrsynth.data.phantom import render_phantom
-from cxrsynth.data.prepare import prepare_dataset
+from cxrsynth.data.store_writer import prepare_dataset
 from cxrsynth.data.store import level_sizes
 
 

@@ -1,7 +1,6 @@
 """Stage ``memory`` of baselines/dvc.yaml: paper 004's memory per configuration (its Figs 7-8)."""
 
 import argparse
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -9,13 +8,14 @@ import pandas as pd
 from cxrsynth.baselines.figures import memory_figure
 from cxrsynth.baselines.memory import dcgan_memory
 from cxrsynth.cli import stage_main
+from cxrsynth.config.base import load_validated
 from cxrsynth.config.baselines import CommonParams
 from cxrsynth.io import atomic_path
 from cxrsynth.runtime import resolve_device, use_all_cores
 
 
 def run(args: argparse.Namespace) -> None:
-    common = CommonParams.model_validate(json.loads(args.common.read_text()))
+    common = load_validated(CommonParams, args.common, "run `dvc repro baselines/dvc.yaml`")
     use_all_cores(common.threads)
     rows = pd.DataFrame(dcgan_memory(common.memory_widths, common.memory_resolutions, device=resolve_device(common.device)))
     measured = [c for c in ("params", "grads", "activations", "total", "cuda_peak") if c in rows]
@@ -34,4 +34,4 @@ if __name__ == "__main__":
     parser.add_argument("--common", type=Path, required=True, help="validated baselines.common (JSON)")
     parser.add_argument("--out", type=Path, required=True, help="CSV: one row per network, resolution, width, batch norm")
     parser.add_argument("--figure", type=Path, required=True)
-    stage_main(run, parser)
+    stage_main(run, parser, name="baselines/memory")  # records under metrics/*/baselines/

@@ -30,4 +30,4 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--out", type=Path, required=True, help="folder for common.json, systems.json and one <system>.json each")
-    stage_main(run, parser)
+    stage_main(run, parser, name="baselines/params")  # records under metrics/*/baselines/

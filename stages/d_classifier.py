@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from cxrsynth.cli import stage_main
-from cxrsynth.config.base import load_section
+from cxrsynth.config.base import load_validated
 from cxrsynth.config.classifier import ClassifierParams
 from cxrsynth.io import atomic_dir, write_json
 from cxrsynth.models.d_classifier import discriminator_head
@@ -23,7 +23,7 @@ from cxrsynth.training.classifier_fit import fit_classifier, save_classifier
 
 
 def run(args: argparse.Namespace) -> None:
-    params = load_section(ClassifierParams, args.params)
+    params = load_validated(ClassifierParams, args.params / "classifier.json")
     if params.strategy in ("auto", "ddp") and (params.devices != 1 or params.num_nodes > 1):
         # the head runs only the final resolution's layers: DDP must expect parameters without gradients
         params = params.model_copy(update={"strategy": "ddp_find_unused_parameters_true"})
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--params", type=Path, default=Path("data/params"), help="validated params sections")
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("--split", type=Path, required=True)
     parser.add_argument("--gan", type=Path, required=True, help="exported GAN folder (generator + discriminator)")

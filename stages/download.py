@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from cxrsynth.cli import stage_main
-from cxrsynth.config.base import load_section
+from cxrsynth.config.base import load_validated
 from cxrsynth.config.data import DataParams
 from cxrsynth.data.chexnext import save_relabelled
 from cxrsynth.data.sources.demo import write_demo
@@ -15,7 +15,7 @@ from cxrsynth.io import atomic_dir
 
 
 def run(args: argparse.Namespace) -> None:
-    params = load_section(DataParams, args.params)
+    params = load_validated(DataParams, args.params / "data.json")
     args.downloads.mkdir(parents=True, exist_ok=True)  # persistent: survives reruns for resume
     with atomic_dir(args.out) as raw:
         if params.source == "demo":
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--params", type=Path, default=Path("data/params"), help="validated params sections")
     parser.add_argument("--out", type=Path, required=True, help="raw folder (NIH layout)")
     parser.add_argument("--downloads", type=Path, required=True, help="persistent archive cache")
     stage_main(run, parser)

@@ -5,37 +5,27 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 from cxrsynth.cli import stage_main
-from cxrsynth.config.base import load_section
+from cxrsynth.config.base import load_validated
 from cxrsynth.config.classifier import ClassifierParams
 from cxrsynth.config.embed import EmbedParams
+from cxrsynth.data.patient_split import PatientSplit, choose_patients
 from cxrsynth.data.store import ImageStore
 from cxrsynth.io import atomic_dir, write_json
 from cxrsynth.labels import LABELS
-from cxrsynth.models.classifier import resize_uint8
 from cxrsynth.models.d_classifier import discriminator_head
 from cxrsynth.plots import contact_sheet
+from cxrsynth.resize import resize_uint8_as_classifier
 from cxrsynth.runtime import resolve_device, use_all_cores
 from cxrsynth.sampling import load_discriminator_state, load_generator
 from cxrsynth.synthesis.embedding import embed_images, latent_error, train_encoder
 
 
-def choose_patients(table: pd.DataFrame, n_images: int | None, seed: int) -> pd.DataFrame:
-    """Whole patients in random order until ``n_images`` images are reached (all when None)."""
-    if n_images is None or n_images >= len(table):
-        return table
-    patients = table["patient_id"].drop_duplicates().sample(frac=1.0, random_state=seed)
-    sizes = table.groupby("patient_id").size().reindex(patients)
-    keep = patients[(sizes.cumsum() - sizes).to_numpy() < n_images]
-    return table[table["patient_id"].isin(keep)]
-
-
 def run(args: argparse.Namespace) -> None:
-    params = load_section(EmbedParams, args.params)
-    keep_size = load_section(ClassifierParams, args.params).input_size  # what the Table 2 classifier reads
+    params = load_validated(EmbedParams, args.params / "embed.json")
+    keep_size = load_validated(ClassifierParams, args.params / "classifier.json").input_size  # Table 2's input
     use_all_cores()
     device = resolve_device(params.device)
     torch.manual_seed(params.seed)
@@ -49,16 +39,15 @@ def run(args: argparse.Namespace) -> None:
     check = latent_error(encoder, generator, resolution, min(512, params.train_images), params.seed + 1)
 
     store = ImageStore(args.store)
-    split = pd.read_csv(args.split, usecols=["image", "split"])
-    table = store.table.merge(split, on="image", validate="1:1")
-    table = choose_patients(table[table["split"] != "test"], params.n_images, params.seed).sort_values("row")
+    training = PatientSplit.read(args.split).store_rows(store.table, ("train", "val"))  # never the test patients
+    table = choose_patients(training, params.n_images, params.seed).sort_values("row")
     real = store.read(resolution, table["row"].to_numpy())
     embedded = embed_images(encoder, generator, resolution, real)
     error = np.abs(real.astype(np.float32) - embedded.astype(np.float32)).mean() / 255.0
 
     with atomic_dir(args.out) as out:
         torch.save({k: v.detach().cpu() for k, v in encoder.state_dict().items()}, out / "encoder.pt")
-        np.save(out / "images.npy", resize_uint8(embedded, keep_size))
+        np.save(out / "images.npy", resize_uint8_as_classifier(embedded, keep_size))
         table[["image", "patient_id", *LABELS]].to_csv(out / "table.csv", index=False)
     metrics = {
         "images": len(table),
@@ -79,7 +68,7 @@ def run(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--params", type=Path, default=Path("data/params"), help="validated params sections")
     parser.add_argument("--gan", type=Path, required=True)
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("--split", type=Path, required=True)

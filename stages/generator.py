@@ -13,7 +13,7 @@ import pandas as pd
 
 from cxrsynth.cli import stage_main
 from cxrsynth.config.archive import ArchiveParams
-from cxrsynth.config.base import load_section
+from cxrsynth.config.base import load_validated
 from cxrsynth.config.data import DataParams
 from cxrsynth.data.store import ImageStore
 from cxrsynth.data.store_splits import split_datasets
@@ -26,8 +26,8 @@ from cxrsynth.synthesis.scorers import load_scorer
 
 
 def run(args: argparse.Namespace) -> None:
-    params = load_section(ArchiveParams, args.params)
-    source = load_section(DataParams, args.params).source
+    params = load_validated(ArchiveParams, args.params / "archive.json")
+    source = load_validated(DataParams, args.params / "data.json").source
     use_all_cores()
     labeller = load_scorer(args.classifier, resolve_device(params.device), "densenet")
     real = split_datasets(ImageStore(args.store), pd.read_csv(args.split), labeller.input_size)
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--params", type=Path, default=Path("data/params"), help="validated params sections")
     parser.add_argument("--gan", type=Path, required=True, help="the exported generator (data/gan/model)")
     parser.add_argument("--classifier", type=Path, required=True, help="the DenseNet labeller")
     parser.add_argument("--d-classifier", type=Path, required=True, help="the re-purposed discriminator")

@@ -4,16 +4,16 @@ import argparse
 from pathlib import Path
 
 from cxrsynth.cli import stage_main
-from cxrsynth.config.base import load_section
+from cxrsynth.config.base import load_validated
 from cxrsynth.config.prepare import PrepareParams
-from cxrsynth.data.prepare import label_examples, prepare_dataset
+from cxrsynth.data.store_writer import label_examples, prepare_dataset
 from cxrsynth.data.store import ImageStore
 from cxrsynth.io import atomic_dir, write_json
 from cxrsynth.plots import contact_sheet
 
 
 def run(args: argparse.Namespace) -> None:
-    params = load_section(PrepareParams, args.params)
+    params = load_validated(PrepareParams, args.params / "prepare.json")
     with atomic_dir(args.out) as store:
         metrics = prepare_dataset(args.raw, store, params)
     write_json(args.metrics, metrics)
@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--params", type=Path, default=Path("data/params"), help="validated params sections")
     parser.add_argument("--raw", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True, help="image store folder")
     parser.add_argument("--metrics", type=Path, required=True)

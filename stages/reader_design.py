@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from cxrsynth.cli import stage_main
-from cxrsynth.config.base import load_section
+from cxrsynth.config.base import load_validated
 from cxrsynth.config.reader_study import ReaderStudyParams
 from cxrsynth.io import atomic_dir
 from cxrsynth.reader_study.design import plan_truth, write_study
@@ -20,7 +20,7 @@ from cxrsynth.reader_study.films import archive_films, real_films, sampled_films
 
 
 def run(args: argparse.Namespace) -> None:
-    params = load_section(ReaderStudyParams, args.params).design()
+    params = load_validated(ReaderStudyParams, args.params / "reader_study.json").design()
     rng = np.random.default_rng(params.seed)
     screens = plan_truth(params.grids, params.grid_size, params.pairs, params.real_probability, rng)
     needed = sum(len(truth) - sum(truth) for _, truth in screens)
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--params", type=Path, default=Path("data/params"), help="validated params sections")
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("--split", type=Path, required=True)
     parser.add_argument("--archive", type=Path, required=True)

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from cxrsynth.cli import stage_main
-from cxrsynth.config.base import load_section
+from cxrsynth.config.base import load_validated
 from cxrsynth.config.fid import FIDParams
 from cxrsynth.config.gan import GANParams
 from cxrsynth.data.store import ImageStore
@@ -29,7 +29,7 @@ from cxrsynth.runtime import resolve_device, use_all_cores
 
 
 def run(args: argparse.Namespace) -> None:
-    fid, gan = load_section(FIDParams, args.params), load_section(GANParams, args.params)
+    fid, gan = load_validated(FIDParams, args.params / "fid.json"), load_validated(GANParams, args.params / "gan.json")
     use_all_cores()
     device = resolve_device(fid.device)
     store = ImageStore(args.store)
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--params", type=Path, default=Path("data/params"), help="validated params sections")
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("--split", type=Path, required=True)
     parser.add_argument("--classifier", type=Path, required=True)

@@ -14,7 +14,7 @@ from cxrsynth.cli import stage_main
 from cxrsynth.io import atomic_dir, write_json, write_text
 from cxrsynth.report.blocks import Figure
 from cxrsynth.report.headline import count_leaves, headline
-from cxrsynth.report.provenance import git_revision, provenance, read_params
+from cxrsynth.report.provenance import git_revision, provenance, validated_sections
 from cxrsynth.report.render import to_html, to_markdown
 from cxrsynth.report.sections import Context, build
 from cxrsynth.report.sources import Metrics
@@ -22,12 +22,12 @@ from cxrsynth.report.sources import Metrics
 
 def run(args: argparse.Namespace) -> None:
     metrics = Metrics(args.metrics_dir)
-    params = read_params(args.params_dir)
+    params = validated_sections(args.params)
     stages = sorted(p.stem for p in (args.metrics_dir / "provenance").glob("*.json") if p.stem != "report")
     fid = metrics.json("fid.json")
     ctx = Context(demo=params["data"]["source"] == "demo", gan_resolution=params["gan"]["resolution"],
                   classifier_size=params["classifier"]["input_size"], extractors=tuple(fid["extractors"]))
-    prov = provenance(metrics, params, stages, args.params, git_revision())
+    prov = provenance(metrics, params, stages, args.params_file, git_revision())
     sections = build(metrics, ctx)
     with atomic_dir(args.figures) as folder:
         for block in (b for s in sections for b in s.blocks):
@@ -43,8 +43,8 @@ def run(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml", help="the params file the run used (named in the report)")
-    parser.add_argument("--params-dir", type=Path, required=True, help="the params stage's validated sections")
+    parser.add_argument("--params", type=Path, default=Path("data/params"), help="validated params sections")
+    parser.add_argument("--params-file", default="params.yaml", help="the params file the run used (named in the report)")
     parser.add_argument("--metrics-dir", type=Path, required=True)
     parser.add_argument("--html", type=Path, required=True)
     parser.add_argument("--markdown", type=Path, required=True)

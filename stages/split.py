@@ -4,16 +4,16 @@ import argparse
 from pathlib import Path
 
 from cxrsynth.cli import stage_main
-from cxrsynth.config.base import load_section
+from cxrsynth.config.base import load_validated
 from cxrsynth.config.split import SplitParams
-from cxrsynth.data.split_stage import make_split
+from cxrsynth.data.split_assignment import make_split
 from cxrsynth.data.store import ImageStore
 from cxrsynth.io import atomic_path, write_json
 from cxrsynth.plots import prevalence_by_split
 
 
 def run(args: argparse.Namespace) -> None:
-    params = load_section(SplitParams, args.params)
+    params = load_validated(SplitParams, args.params / "split.json")
     store = ImageStore(args.store)
     split, metrics, prevalence = make_split(store.table, params, args.store)
     with atomic_path(args.out) as tmp:
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--params", type=Path, default=Path("data/params"), help="validated params sections")
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True, help="split CSV")
     parser.add_argument("--metrics", type=Path, required=True)

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from cxrsynth.cli import stage_main
-from cxrsynth.config.base import load_section
+from cxrsynth.config.base import load_validated
 from cxrsynth.config.classifier import ClassifierParams
 from cxrsynth.io import atomic_dir, atomic_path, write_json
 from cxrsynth.plots import roc_curves
@@ -14,7 +14,7 @@ from cxrsynth.training.classifier_fit import fit_classifier, save_classifier
 
 
 def run(args: argparse.Namespace) -> None:
-    params = load_section(ClassifierParams, args.params)
+    params = load_validated(ClassifierParams, args.params / "classifier.json")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="classifier-") as work:
         result = fit_classifier(args.store, args.split, params, Path(work), args.live, weights_dir=args.weights and args.weights / params.arch)
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--params", type=Path, default=Path("data/params"), help="validated params sections")
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("--split", type=Path, required=True, help="split CSV")
     parser.add_argument("--out", type=Path, required=True, help="model folder")

@@ -5,15 +5,16 @@ import shutil
 from pathlib import Path
 
 from cxrsynth.cli import stage_main
-from cxrsynth.config.base import load_section
+from cxrsynth.config.base import load_validated
 from cxrsynth.config.gan import GANParams
 from cxrsynth.io import atomic_dir, write_json
+from cxrsynth.models.gan import gan_config
 from cxrsynth.runtime import use_all_cores
-from cxrsynth.training.gan_fit import export_generator, fit_gan, gan_config
+from cxrsynth.training.gan_fit import export_generator, fit_gan
 
 
 def run(args: argparse.Namespace) -> None:
-    params = load_section(GANParams, args.params)
+    params = load_validated(GANParams, args.params / "gan.json")
     use_all_cores(params.threads)
     config = gan_config(params)
     trainer_kwargs = dict(accelerator=params.accelerator, devices=params.devices, num_nodes=params.num_nodes,
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--params", type=Path, default=Path("data/params"), help="validated params sections")
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True, help="exported generator and sample grids")
     parser.add_argument("--checkpoints", type=Path, required=True, help="persistent checkpoint folder")

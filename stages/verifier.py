@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from cxrsynth.cli import stage_main
-from cxrsynth.config.base import load_section
+from cxrsynth.config.base import load_validated
 from cxrsynth.config.gan import GANParams
 from cxrsynth.config.privacy import PrivacyParams
 from cxrsynth.data.store import ImageStore
@@ -28,8 +28,8 @@ from cxrsynth.runtime import resolve_device
 
 
 def run(args: argparse.Namespace) -> dict:
-    params = load_section(PrivacyParams, args.params)
-    resolution = params.resolution or load_section(GANParams, args.params).final_resolution
+    params = load_validated(PrivacyParams, args.params / "privacy.json")
+    resolution = params.resolution or load_validated(GANParams, args.params / "gan.json").final_resolution
     store = ImageStore(args.store)
     if resolution not in store.sizes:
         key = "privacy.resolution" if params.resolution else "gan.resolution"
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> dict:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--params", type=Path, default=Path("data/params"), help="validated params sections")
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("--split", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)

@@ -77,6 +77,34 @@ def write_raw(folder: Path, rows: list[tuple[str, str]], size: int = 32, seed: i
 ROOT = Path(__file__).parents[1]
 
 
+def validate_params(workdir: Path) -> Path:
+    """What the ``params`` stage does, for a test's (maybe partial) ``workdir/params.yaml``: each main
+    section it has, validated with its defaults filled in, written to ``workdir/data/params/<section>.json``,
+    where stages read them (``--params``, default ``data/params``). Returns that folder."""
+    from cxrsynth.config.base import parse_section, read_params
+    from cxrsynth.config.sections import SECTIONS
+    from cxrsynth.io import write_json
+
+    params, folder = read_params(Path(workdir) / "params.yaml"), Path(workdir) / "data" / "params"
+    for name, model in SECTIONS.items():
+        if name in params:
+            write_json(folder / f"{name}.json", parse_section(params, model).model_dump(mode="json"))
+    return folder
+
+
+def dvc_stages(dvc_yaml: Path) -> dict:
+    """A dvc.yaml's stages with its ``vars`` (``${paths.store}`` ...) put in, as DVC reads them."""
+    import yaml
+
+    text = Path(dvc_yaml).read_text()
+    for entry in yaml.safe_load(text).get("vars", []):
+        for group, values in (entry.items() if isinstance(entry, dict) else ()):
+            for key, value in values.items():
+                text = text.replace(f"${{{group}.{key}}}", value)
+    assert "${paths." not in text, "a ${paths.<x>} that the vars do not define"
+    return yaml.safe_load(text)["stages"]
+
+
 def sh(cmd: list[str], cwd: Path, stdout_only: bool = False, timeout: int = 1500) -> str:
     """Run a command with the venv's tools first on PATH; fail the test with its output tails."""
     env = dict(os.environ, DVC_NO_ANALYTICS="1", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
@@ -109,9 +137,9 @@ def demo_store(root: Path, n_images: int, size: int, workers: int = 1, split: bo
     from cxrsynth.config.data import DemoParams
     from cxrsynth.config.prepare import PrepareParams
     from cxrsynth.config.split import SplitParams
-    from cxrsynth.data.prepare import prepare_dataset
+    from cxrsynth.data.store_writer import prepare_dataset
     from cxrsynth.data.sources.demo import write_demo
-    from cxrsynth.data.split_stage import make_split
+    from cxrsynth.data.split_assignment import make_split
     from cxrsynth.data.store import ImageStore
 
     write_demo(root / "raw", DemoParams(n_images=n_images, size=size, workers=workers, seed=seed))

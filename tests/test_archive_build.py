@@ -10,19 +10,24 @@ import pytest
 import torch
 
 from cxrsynth.config.archive import ArchiveParams
+from cxrsynth.data.store_splits import StoreDataset
 from cxrsynth.labels import LABELS
+from cxrsynth.models.classifier import probabilities
 from cxrsynth.models.d_classifier import discriminator_head
-from cxrsynth.synthesis import build as build_module
-from cxrsynth.synthesis.build import (
+from cxrsynth.models.gan import GANConfig, build_networks
+from cxrsynth.synthesis import archive_metrics, calibration, comparison
+from cxrsynth.synthesis import archive_builder as build_module
+from cxrsynth.synthesis.archive_builder import (
     ShortfallError,
     build_archive,
     generate_patients,
+    label_counts,
     optimise_classes,
     optimise_with_retries,
+    per_class_summary,
 )
 from cxrsynth.synthesis.forecast import PlanError
 from cxrsynth.synthesis.scorers import Scorer, calibrated_thresholds
-from cxrsynth.training.gan_config import GANConfig, build_networks
 
 CONFIG = GANConfig(arch="pggan", z_dim=16, channels=[16, 16, 8], fade_images=[0, 0, 0], stable_images=[1, 1, 1],
                    batch_sizes=[4, 4, 4])
@@ -166,3 +171,102 @@ def test_a_build_forecast_to_exceed_max_minutes_stops_after_the_pilot(parts):
     assert "\n" not in message and "exceeds archive.max_minutes 120" in message and "0.930" in message
     unlimited = hard(size=80, retries=4, pilot_patients=1, max_minutes=None)
     assert len(build_archive(generator, 16, scorer, scorer, source_table(), unlimited, clock=Clock(86_400.0)).table) == 80
+
+
+# --------------------------------------------------------------------------- what the archive stage reports
+def test_labelled_vs_true_gives_each_labels_true_and_labelled_percentages():
+    labels = np.zeros((8, len(LABELS)), np.uint8)
+    labels[:2, 0] = 1  # 25% carry No Finding
+    probs = np.zeros((8, len(LABELS)))
+    probs[:3, 0] = 0.6  # three films at the cut-off or above
+    probs[3, 0] = 0.59
+    record = calibration.labelled_vs_true(probs, labels, np.full(len(LABELS), 0.6))
+    assert list(record) == list(LABELS)
+    assert record[LABELS[0]] == {"true_pct": 25.0, "labelled_pct": 37.5}
+    assert record[LABELS[1]] == {"true_pct": 0.0, "labelled_pct": 0.0}
+
+
+def held_out_films(n: int, seed: int, positives: bool = True) -> StoreDataset:
+    """``n`` random 16 px films with random labels (no positives at all unless ``positives``)."""
+    rng = np.random.default_rng(seed)
+    labels = (rng.random((n, len(LABELS))) < 0.3) if positives else np.zeros((n, len(LABELS)))
+    return StoreDataset(rng.integers(0, 256, (n, 16, 16), dtype=np.uint8), np.arange(n), labels.astype(np.uint8))
+
+
+def test_the_labeller_is_calibrated_on_val_and_checked_on_test(parts):
+    _, scorer = parts
+    real = {"val": held_out_films(300, 0), "test": held_out_films(200, 1)}
+    youden = calibration.calibrate_labeller(scorer, "youden", real)
+    assert youden.scorer is scorer and isinstance(youden.test_macro_auroc, float)
+    calibrated = calibration.calibrate_labeller(scorer, "calibrated", real)
+    assert not np.allclose(calibrated.scorer.thresholds, scorer.thresholds)
+    assert calibrated.scorer.model is scorer.model and calibrated.test_macro_auroc == youden.test_macro_auroc
+    test = real["test"]
+    probs = probabilities(scorer.model, test.all_images(), 16).numpy()
+    assert calibrated.on_real_test == calibration.labelled_vs_true(probs, test.labels.numpy(), calibrated.scorer.thresholds)
+    val_share = {n: v["labelled_pct"] for n, v in calibration.calibrate_labeller(
+        scorer, "calibrated", {"val": real["val"], "test": real["val"]}).on_real_test.items()}
+    true_share = {n: round(100 * float(real["val"].labels[:, c].mean()), 2) for c, n in enumerate(LABELS)}
+    assert all(abs(val_share[n] - true_share[n]) <= 1.0 for n in LABELS)  # on val: as often as the films carry it
+    no_positives = {"val": real["val"], "test": held_out_films(50, 2, positives=False)}
+    assert calibration.calibrate_labeller(scorer, "calibrated", no_positives).test_macro_auroc is None
+
+
+def test_the_other_scorer_is_probed_only_when_asked_and_timed(parts):
+    generator, scorer = parts
+    scorers = {"densenet": scorer, "discriminator": Scorer("d", scorer.model, 16, scorer.thresholds * 0.9)}
+    own = optimise_classes(generator, 16, scorer, np.arange(len(LABELS)), hard(), seed=0)
+    alone = comparison.compare_scorers(generator, 16, scorers, own, hard(compare_per_class=0, scorer="densenet"))
+    assert list(alone.per_class) == ["densenet"] and alone.other == "discriminator"
+    assert alone.seconds is None and alone.timings() == {}
+    params = hard(compare_per_class=2, scorer="discriminator", seed=3)
+    both = comparison.compare_scorers(generator, 16, scorers, own, params, clock=Clock(2.5))
+    assert list(both.per_class) == ["discriminator", "densenet"] and both.other == "densenet"
+    assert both.per_class["discriminator"] == per_class_summary(own)
+    probe = optimise_classes(generator, 16, scorer, np.repeat(np.arange(len(LABELS)), 2), params, seed=3 + 7)
+    assert both.per_class["densenet"] == per_class_summary(probe)  # the densenet probe, at seed + 7
+    assert both.timings() == {"densenet_comparison_seconds": 2.5}
+
+
+ARCHIVE_KEYS = ["scorer", "images", "planned_images", "delivered_fraction", "patients", "jobs", "success_rate",
+                "batched_steps", "mean_occupied_slots", "shards", "passes", "labels_within_tolerance", "labels",
+                "per_class", "label_thresholds", "labeller_on_real_test", "scorers", "privacy_filter", "view",
+                "forecast"]
+
+
+def test_the_archive_metrics_hold_the_build_in_their_fixed_order(parts):
+    generator, scorer = parts
+    params = hard(size=60, retries=8, pilot_patients=1, scorer="densenet")
+    build = build_archive(generator, 16, scorer, scorer, source_table(), params, clock=Clock(1.0))
+    labels = label_counts(build.table, source_table())
+    labeller = calibration.CalibratedLabeller(scorer, {"Atelectasis": {"true_pct": 1.0, "labelled_pct": 2.0}}, 0.8)
+    compared = comparison.ScorerComparison({"densenet": per_class_summary(build.optimisation)}, "discriminator")
+    view = {"method": "", "test": None, "reason": "no PA and AP films to learn from"}
+    metrics = archive_metrics.archive_metrics(build, params, ["images_001.tar"], labels, labeller, compared, None, view)
+    assert list(metrics) == ARCHIVE_KEYS
+    assert metrics["images"] == len(build.table) and metrics["planned_images"] == 60
+    assert metrics["delivered_fraction"] == round(len(build.table) / 60, 4)
+    assert metrics["privacy_filter"] == {"applied": False} and metrics["view"] is view
+    assert metrics["label_thresholds"] == {"kind": "calibrated", **{n: round(float(t), 4)
+                                                                    for n, t in zip(LABELS, scorer.thresholds)}}
+    planned = build.planned.set_index("class")
+    for name, row in metrics["per_class"].items():  # the plan, then the scorer's own summary of the class
+        assert list(row)[:5] == ["planned_images", "delivered_images", "delivered_patients", "jobs", "converged_jobs"]
+        assert row["delivered_images"] == planned.loc[name, "delivered_images"]
+        assert {k: row[k] for k in list(row)[5:]} == {k: v for k, v in compared.per_class["densenet"].get(name, {}).items()
+                                                     if k != "jobs"}
+    lines = archive_metrics.archive_summary(metrics, 60)
+    assert len(lines) == 2 and lines[0].startswith(f"archive: {len(build.table)} of 60 images")
+    assert lines[1] == "archive: View Position : no PA and AP films to learn from"
+    record = {"applied": True, "patients_flagged_before": 2, "images_flagged_before": 5, "replaced_patients": 2,
+              "rounds": 1, "dropped_patients": 0, "thresholds": {"verifier_not_used_because": "verifier untested"}}
+    filtered = archive_metrics.archive_metrics(build, params, [], labels, labeller, compared, record, view)
+    assert filtered["privacy_filter"] is record
+    assert archive_metrics.archive_summary(filtered, 60)[2] == (
+        "archive: privacy filter: 2 patients (5 images) flagged, 2 replaced in 1 rounds, 0 dropped; "
+        "by pixel and feature nearest neighbours only: verifier untested")
+    timings = archive_metrics.archive_timings(build, comparison.ScorerComparison({}, "discriminator", 1.26))
+    assert list(timings) == ["build_seconds", "accepted_latents_per_s", *build.forecast_timings(),
+                             "discriminator_comparison_seconds"]
+    assert timings["accepted_latents_per_s"] == round(int(build.optimisation.success.sum()) / build.seconds, 2)
+    assert timings["discriminator_comparison_seconds"] == 1.3

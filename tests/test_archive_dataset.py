@@ -21,7 +21,7 @@ from cxrsynth.data.phantom import render_phantom
 from cxrsynth.data.shards import ARCHIVE_CSV
 from cxrsynth.errors import InputError, MissingInputError
 from cxrsynth.labels import FINDINGS, LABELS
-from cxrsynth.synthesis.archive import archive_table, read_archive, write_archive
+from cxrsynth.synthesis.archive_writer import archive_table, read_archive, write_archive
 
 SIZE = 32
 COUNTS = np.array([3, 4, 3, 2])  # four synthetic patients, 12 films

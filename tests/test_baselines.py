@@ -32,7 +32,7 @@ from cxrsynth.config.base import load_section
 from cxrsynth.config.baselines import BaselinesParams
 from cxrsynth.config.data import DemoParams
 from cxrsynth.config.prepare import PrepareParams
-from cxrsynth.data.prepare import prepare_dataset
+from cxrsynth.data.store_writer import prepare_dataset
 from cxrsynth.data.sources.demo import write_demo
 from cxrsynth.data.store import ImageStore
 from cxrsynth.errors import ParamsError

@@ -1,16 +1,13 @@
 """The archive's dataset card (synthesis.card): every required fact with the values passed in,
-absent sections left out, the same bytes every time; its digests, code revision and figure."""
+absent sections left out, the same bytes every time; its digests and code revision."""
 
 from __future__ import annotations
 
 import hashlib
 import subprocess
 from dataclasses import replace
-from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 from ruamel.yaml import YAML
 
 from cxrsynth.config.archive import ArchiveParams
@@ -21,9 +18,7 @@ from cxrsynth.synthesis.card import (
     CardFacts,
     code_revision,
     generator_digest,
-    one_per_patient,
     params_digest,
-    real_vs_generated,
     render_card,
     write_card,
 )
@@ -163,28 +158,3 @@ def test_code_revision_follows_code_commits_not_lock_commits(tmp_path):
     (tmp_path / "src" / "a.py").write_text("x = 2\n")
     assert code_revision(tmp_path) == f"{code} (modified)"
 
-
-def test_real_vs_generated_figure_holds_the_films_it_was_given(tmp_path):
-    rng = np.random.default_rng(0)
-    real, generated = rng.integers(0, 256, (16, 8, 8), dtype=np.uint8), rng.integers(0, 256, (16, 8, 8), dtype=np.uint8)
-    real_vs_generated(real, generated, tmp_path / "a.png", columns=8, tile=32)
-    real_vs_generated(real, generated, tmp_path / "b.png", columns=8, tile=32)
-    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
-    sheet = np.asarray(Image.open(tmp_path / "a.png"))
-    assert sheet.shape[1] == 8 * 32 + 7 * 4
-    half = sheet.shape[0] // 2
-    top, bottom = sheet[:half], sheet[half:]
-    # each block: a heading, then two rows of 8 films at 4x (nearest neighbour); the last film of each block
-    heading = top.shape[0] - 2 * (32 + 4)
-    assert np.array_equal(top[heading + 36 : heading + 68 : 4, -32::4], real[15])
-    assert np.array_equal(bottom[heading + 36 : heading + 68 : 4, -32::4], generated[15])
-    assert (top[:heading] < 128).any() and (bottom[:heading] < 128).any()  # the labels are drawn
-
-
-def test_one_per_patient_picks_distinct_patients_reproducibly():
-    patients = np.repeat(np.arange(40), 3)
-    picked = one_per_patient(patients, 16, seed=0)
-    assert len(picked) == 16 and len(set(patients[picked])) == 16 and (np.diff(picked) > 0).all()
-    assert np.array_equal(picked, one_per_patient(patients, 16, seed=0))
-    assert not np.array_equal(picked, one_per_patient(patients, 16, seed=1))
-    assert len(one_per_patient(patients[:6], 16, seed=0)) == 2

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_raw
+from conftest import params_text, validate_params, write_raw
 
 from cxrsynth.data.chexnext import (
     ABBREVIATIONS,
@@ -200,6 +200,7 @@ def test_labels_chexnext_runs_download_and_prepare_on_the_relabelled_subset(tmp_
         f"  local:\n    images_dir: {tmp_path / 'nih' / 'images'}\n"
         f"    metadata_csv: {tmp_path / 'nih' / 'Data_Entry_2017_v2020.csv'}\n"
         "prepare:\n  size: 16\n  workers: 1\n")
+    validate_params(tmp_path)
     done = _run(tmp_path, "download", "--out", "raw", "--downloads", "dl")
     assert done.returncode == 0, done.stderr[-2000:]
     done = _run(tmp_path, "prepare", "--raw", "raw", "--out", "store", "--metrics", "m.json", "--samples", "s.png")
@@ -216,8 +217,8 @@ def test_labels_chexnext_runs_download_and_prepare_on_the_relabelled_subset(tmp_
 
 
 def test_labels_chexnext_without_a_file_fails_in_one_line(tmp_path):
-    (tmp_path / "params.yaml").write_text("data:\n  labels: chexnext\n")
-    done = _run(tmp_path, "download", "--out", "raw", "--downloads", "dl")
+    (tmp_path / "params.yaml").write_text(params_text("data.labels=chexnext"))
+    done = _run(tmp_path, "params", "--out", "data/params")  # where dvc repro checks every section
     assert done.returncode == 1 and done.stderr.strip().splitlines() == [
         "error: params.yaml: data: chexnext_file is required when labels is 'chexnext'"]
     assert not (tmp_path / "raw").exists()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import demo_store
+from conftest import demo_store, validate_params
 
 from cxrsynth.data.store import ImageStore
 from cxrsynth.data.store_splits import split_datasets
@@ -46,9 +46,9 @@ def store(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("launcher", ["lightning", "torchrun"])
 def test_two_processes_train_and_process_0_alone_writes(tmp_path, store, launcher):
     (tmp_path / "params.yaml").write_text(PARAMS)
+    validate_params(tmp_path)
     args = [str(STAGE), "--store", str(store / "store"), "--split", str(store / "split.csv"), "--out", "model",
-            "--metrics", "classifier.json", "--roc", "roc.csv", "--roc-figure", "roc.png", "--live", "live",
-            "--timings", "timings.json", "--provenance", "provenance.json"]
+            "--metrics", "classifier.json", "--roc", "roc.csv", "--roc-figure", "roc.png", "--live", "live"]
     prefix = [sys.executable] if launcher == "lightning" else [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     result = subprocess.run(prefix + args, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
@@ -58,8 +58,8 @@ def test_two_processes_train_and_process_0_alone_writes(tmp_path, store, launche
     assert output.count("train_classifier: seconds") == 1  # stage_main's timings: process 0 only
     metrics = json.loads((tmp_path / "classifier.json").read_text())
     assert metrics["processes"] == 2 and metrics["epochs"] == 2
-    assert json.loads((tmp_path / "timings.json").read_text())["stage"] == "train_classifier"
-    assert (tmp_path / "provenance.json").exists() and (tmp_path / "roc.png").exists()
+    assert json.loads((tmp_path / "metrics/timings/train_classifier.json").read_text())["stage"] == "train_classifier"
+    assert (tmp_path / "metrics/provenance/train_classifier.json").exists() and (tmp_path / "roc.png").exists()
 
     # the saved model, on the full val and test splits, gives the metrics written
     model, thresholds, config = load_classifier(tmp_path / "model")
@@ -91,6 +91,7 @@ def test_the_repurposed_discriminator_trains_under_ddp(tmp_path, store):
   threads: 1
 """
     (tmp_path / "params.yaml").write_text(gan + PARAMS.replace("max_epochs: 2", "max_epochs: 1"))
+    validate_params(tmp_path)
     subprocess.run([sys.executable, str(root / "stages" / "train_gan.py"), "--store", str(store / "store"), "--out",
                     "gan", "--checkpoints", "ckpt", "--metrics", "gan.json", "--samples", "grid.png"],
                    cwd=tmp_path, capture_output=True, check=True, timeout=300)

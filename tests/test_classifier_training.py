@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import demo_store
+from conftest import demo_store, validate_params
 import torch
 
 from cxrsynth.config.classifier import ClassifierParams
@@ -88,6 +88,7 @@ def test_stage_refuses_missing_imagenet_weights_in_one_line(trained, tmp_path):
     """`pretrained: imagenet` with no file in the weights folder: one line, exit 1, no model folder."""
     root, _, _ = trained
     (tmp_path / "params.yaml").write_text("classifier:\n  input_size: 32\n  pretrained: imagenet\n  max_epochs: 1\n")
+    validate_params(tmp_path)
     (tmp_path / "weights").mkdir()
     cmd = [sys.executable, str(Path(__file__).parents[1] / "stages" / "train_classifier.py"), "--store",
            str(root / "store"), "--split", str(root / "split.csv"), "--out", "model", "--metrics", "m.json",

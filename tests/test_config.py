@@ -27,7 +27,7 @@ def test_exponent_float_stays_float(tmp_path):
         ("data:\n  source: local\n", "data"),
         ("archive:\n  follow_ups: [6, 3]\n", "archive.follow_ups"),
         ("fid:\n  extractor: clip\n", "fid.extractor"),
-        ("synth:\n  val_fraction: 0\n", "synth.val_fraction"),
+        ("synthetic_auroc:\n  val_fraction: 0\n", "synthetic_auroc.val_fraction"),
     ],
 )
 def test_bad_param_names_key(tmp_path, text, key):
@@ -43,3 +43,36 @@ def test_bad_param_names_key(tmp_path, text, key):
 def test_missing_section():
     with pytest.raises(ParamsError, match="missing section 'split'"):
         parse_section({"data": {}}, SplitParams)
+
+
+def test_load_validated_reads_a_params_stages_file_and_fails_in_one_line(tmp_path):
+    import json
+
+    from cxrsynth.config.base import load_validated
+    from cxrsynth.config.baselines import CommonParams
+    from cxrsynth.errors import MissingInputError
+
+    path = tmp_path / "split.json"
+    with pytest.raises(MissingInputError, match=r"split.json: not found \(run `dvc repro x`\)"):
+        load_validated(SplitParams, path, "run `dvc repro x`")
+    with pytest.raises(MissingInputError, match=r"not found \(run the params stage\)"):
+        load_validated(SplitParams, path)
+    section = load_section(SplitParams, _repo_params())
+    path.write_text(json.dumps(section.model_dump(mode="json")))
+    assert load_validated(SplitParams, path) == section
+    for text, key in ((json.dumps({"fractions": [0.7, 0.2, 0.2]}), "split.fractions"), ("[1, 2]", "JSON object"),
+                      ("{not json", "not valid JSON")):
+        path.write_text(text)
+        with pytest.raises(ParamsError) as err:
+            load_validated(SplitParams, path)
+        assert key in str(err.value) and str(path) in str(err.value) and "\n" not in str(err.value)
+    common = tmp_path / "common.json"  # a model without a section of its own: the key is named by the file
+    common.write_text(json.dumps({"n_samples": 3}))
+    with pytest.raises(ParamsError, match=r"common.json: common.n_samples: .*16 \(got 3\)"):
+        load_validated(CommonParams, common)
+
+
+def _repo_params():
+    from pathlib import Path
+
+    return Path(__file__).parents[1] / "params.yaml"

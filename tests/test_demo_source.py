@@ -12,7 +12,7 @@ from PIL import Image
 from cxrsynth.config.data import DemoParams
 from cxrsynth.config.prepare import PrepareParams
 from cxrsynth.data.metadata import read_bbox_list, read_data_entry, read_image_list
-from cxrsynth.data.prepare import prepare_dataset
+from cxrsynth.data.store_writer import prepare_dataset
 from cxrsynth.data.sources.demo import bundled_sample_text, select_rows, write_demo
 from cxrsynth.data.sources.manifest import read_manifest, stream_films
 from cxrsynth.labels import FINDINGS

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import validate_params
 
 from cxrsynth.config.data import NIHParams
 from cxrsynth.data.metadata import NIH_HEADER_LINE
@@ -354,6 +355,7 @@ def test_download_stage_stops_in_one_line_on_a_truncated_data_entry(tmp_path):
         params["data"].update(source="nih", labels="nih")
         params["data"]["nih"].update(metadata_url=f"{server.url}/meta", retries=0)
         (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+        validate_params(tmp_path)
         cmd = [sys.executable, str(ROOT / "stages" / "download.py"), "--out", "raw", "--downloads", "downloads"]
         result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stderr[-2000:]

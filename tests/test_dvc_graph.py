@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from conftest import dvc_stages
 
 ROOT = Path(__file__).parents[1]
 
@@ -57,7 +58,7 @@ def test_data_outputs_are_cached():
 
 
 def stage_specs() -> dict:
-    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    return dvc_stages(ROOT / "dvc.yaml")
 
 
 def script_of(stage: dict) -> str:
@@ -67,26 +68,38 @@ def script_of(stage: dict) -> str:
     return words[1]
 
 
-def test_every_stage_lists_exactly_the_modules_it_imports():
-    """A stage's `src/` deps are the project modules its script imports, transitively: a missing one
-    leaves stale results after an edit, a surplus one reruns the stage (and maybe the GAN) for nothing."""
-    from cxrsynth.provenance import import_closure
+def _stage_deps_tool():
+    import importlib.util
 
-    problems = []
+    spec = importlib.util.spec_from_file_location("stage_deps", ROOT / "tools" / "stage_deps.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_stage_lists_exactly_the_modules_it_imports():
+    """`tools/stage_deps.py --check`: a stage's code deps are its script and the project modules it
+    imports, transitively. A missing one leaves stale results after an edit, a surplus one reruns the
+    stage (and maybe the GAN) for nothing. `--write` fixes a failure."""
+    tool = _stage_deps_tool()
+    stale = {path.name: tool.drift(path) for path in tool.PIPELINES}
+    assert not any(stale.values()), f"{stale}: run `python tools/stage_deps.py --write`"
     for name, stage in all_stages().items():
-        script = script_of(stage)
-        deps = [d for d in stage.get("deps", []) if isinstance(d, str)]
-        assert script in deps, f"{name}: its script {script} is not a dependency"
-        listed = {d for d in deps if d.startswith("src/") and d.endswith(".py")}
-        folders = [d for d in deps if d.startswith("src/") and (ROOT / d).is_dir()]
-        wanted = {str(p.relative_to(ROOT)) for p in import_closure([ROOT / script])}
-        if folders:
-            problems.append(f"{name}: list modules, not folders: {folders}")
-        if wanted - listed:
-            problems.append(f"{name}: missing {sorted(wanted - listed)}")
-        if listed - wanted:
-            problems.append(f"{name}: surplus {sorted(listed - wanted)}")
-    assert not problems, "\n".join(problems) + "\n(python tools/stage_deps.py <stage> prints the right list)"
+        assert script_of(stage) in [d for d in stage.get("deps", []) if isinstance(d, str)], name
+
+
+def test_stage_deps_write_restores_a_broken_list_and_keeps_the_rest(tmp_path):
+    """A module dropped from one stage and a stray one added to another are both drift; --write puts
+    back exactly the closure and leaves every other line (data deps, comments, commands) alone."""
+    tool = _stage_deps_tool()
+    text = (ROOT / "dvc.yaml").read_text()
+    broken = text.replace("      - src/cxrsynth/io.py\n", "", 1)
+    broken = broken.replace("      - stages/report.py\n", "      - stages/report.py\n      - src/cxrsynth/plots.py\n", 1)
+    path = tmp_path / "dvc.yaml"
+    path.write_text(broken)
+    assert tool.drift(path) == ["params", "report"]
+    path.write_text(tool.rewritten(path))
+    assert path.read_text() == text and not tool.drift(path)
 
 
 def test_every_data_path_a_command_reads_is_a_dependency():
@@ -139,8 +152,7 @@ def test_params_are_validated_before_any_stage_runs():
     for name, stage in stages.items():
         if name == "params":
             continue
-        for section in [p for p in stage.get("params", []) if isinstance(p, str) and "." not in p]:
-            assert f"data/params/{section}.json" in stage["deps"], f"{name}: does not depend on data/params/{section}.json"
+        assert all("." in p for p in stage.get("params", [])), f"{name}: a whole section under params: (depend on its file)"
         seen, todo = set(), [name]
         while todo:
             for parent in parents(todo.pop()) - seen:
@@ -149,19 +161,40 @@ def test_params_are_validated_before_any_stage_runs():
         assert "params" in seen, f"{name}: the params stage is not among its ancestors"
 
 
+def test_every_section_a_stage_reads_is_declared_once():
+    """A stage reads its sections from the params stage's files (``args.params / "<section>.json"``), and
+    declares each one once: the file as a dependency, or (to rerun on some keys only) those keys under
+    ``params:``, never both, never neither. Nothing but the params stages reads params.yaml."""
+    import re
+
+    problems = []
+    for name, stage in stage_specs().items():
+        source = (ROOT / script_of(stage)).read_text()
+        if name in ("params", "report"):
+            continue
+        assert "params.yaml" not in source and "load_section" not in source, f"{name} reads params.yaml itself"
+        read = set(re.findall(r'args\.params / "(\w+)\.json"', source))
+        files = {d.removeprefix("data/params/").removesuffix(".json") for d in stage["deps"]
+                 if d.startswith("data/params/")}
+        keys = {p.split(".")[0] for p in stage.get("params", [])}
+        if read != files | keys or files & keys:
+            problems.append(f"{name}: reads {sorted(read)}, depends on files {sorted(files)}, on keys of {sorted(keys)}")
+    assert not problems, "\n".join(problems)
+
+
 def test_baseline_stages_validate_their_params_first_and_read_only_their_own_files():
     """Each baselines stage depends on the files its params section was validated into, so a bad value
     fails in the baselines ``params`` stage (whose outputs persist) before any system loses its outputs;
     a system's stage reads its own file only, so changing one system reruns only it."""
     stages = baseline_stages()
     check = stages["params"]
-    assert check["params"] == ["baselines"] and check["outs"] == [{"data/params/baselines": {"persist": True}}]
+    assert check["params"] == ["baselines"] and check["outs"][0] == {"data/params/baselines": {"persist": True}}
     systems = yaml.safe_load((ROOT / "params.yaml").read_text())["baselines"]["systems"]
     for system in systems:
         train = stages[f"train@{system}"]
         own = [d for d in train["deps"] if d.startswith("data/params/baselines/")]
         assert sorted(own) == sorted(["data/params/baselines/common.json", f"data/params/baselines/{system}.json"])
-        assert train["params"] == ["baselines.common", f"baselines.systems.{system}"]
+        assert "params" not in train  # the two files are its params: declared once
     for name in ("pggan", "memory"):
         assert "data/params/baselines/common.json" in stages[name]["deps"]
 
@@ -172,7 +205,7 @@ def test_the_generator_and_the_archive_are_dvc_artifacts_of_stage_outputs():
     from dvc.repo import Repo
 
     artifacts = Repo(str(ROOT)).artifacts.read()["dvc.yaml"]
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    stages = stage_specs()
     outs = {next(iter(o)) if isinstance(o, dict) else o: name for name, s in stages.items() for o in s.get("outs", [])}
     assert {(a.path, a.type, outs.get(a.path)) for a in artifacts.values()} == {
         ("data/generator", "model", "generator"), ("data/archive", "dataset", "archive")}

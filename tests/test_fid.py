@@ -215,7 +215,7 @@ def _random_generator(folder, channels: list[int], z_dim: int):
     import json
     from dataclasses import asdict
 
-    from cxrsynth.training.gan_config import GANConfig, build_networks
+    from cxrsynth.models.gan import GANConfig, build_networks
 
     torch.manual_seed(0)
     config = GANConfig(z_dim=z_dim, channels=channels)
@@ -244,12 +244,12 @@ def test_a_label_with_one_image_is_left_out_of_table1_and_figure5_and_said_so(tm
     import argparse
     import json
 
-    from conftest import write_raw
+    from conftest import validate_params, write_raw
 
     from cxrsynth.config.prepare import PrepareParams
     from cxrsynth.config.split import SplitParams
-    from cxrsynth.data.prepare import prepare_dataset
-    from cxrsynth.data.split_stage import make_split
+    from cxrsynth.data.store_writer import prepare_dataset
+    from cxrsynth.data.split_assignment import make_split
     from cxrsynth.data.store import ImageStore
     from cxrsynth.report.sections import Context, fid_section
     from cxrsynth.report.sources import Metrics
@@ -268,15 +268,16 @@ def test_a_label_with_one_image_is_left_out_of_table1_and_figure5_and_said_so(tm
     (tmp_path / "params.yaml").write_text(
         "gan:\n  resolution: 8\n  z_dim: 8\n  channels: [16, 16]\n  fade_images: [0, 8]\n  stable_images: [8, 8]\n"
         "  batch_sizes: [4, 4]\nfid:\n  extractor: classifier\n  n_generated: 24\n  batch_size: 16\n  device: cpu\n")
+    params = validate_params(tmp_path)
     metrics = tmp_path / "metrics"
     metrics.mkdir()
     torch_threads = torch.get_num_threads()
     try:  # the stages' own run(), in this process: two more interpreters would double the test's time
         stage("real_features").run(argparse.Namespace(
-            params=tmp_path / "params.yaml", store=tmp_path / "store", split=tmp_path / "split.csv",
+            params=params, store=tmp_path / "store", split=tmp_path / "split.csv",
             classifier=tmp_path / "classifier", weights=None, out=tmp_path / "real"))
         stage("fid").run(argparse.Namespace(
-            params=tmp_path / "params.yaml", real=tmp_path / "real", gan=tmp_path / "gan",
+            params=params, real=tmp_path / "real", gan=tmp_path / "gan",
             classifier=tmp_path / "classifier", weights=None, metrics=metrics / "fid.json",
             table=metrics / "fid_table1.csv", matrix=metrics / "fid_classes.csv", mds=metrics / "fid_mds.csv",
             figure=metrics / "fid_classes.png"))

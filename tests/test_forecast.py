@@ -7,7 +7,7 @@ import pytest
 from scipy.stats import binom
 
 from cxrsynth.labels import LABELS
-from cxrsynth.synthesis.archive import plan_patients
+from cxrsynth.synthesis.archive_writer import plan_patients
 from cxrsynth.synthesis.forecast import (
     CONFIDENCE,
     Forecast,

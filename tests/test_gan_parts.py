@@ -1,14 +1,19 @@
-"""PGGAN and DCGAN parts: equalised lr, pixel norm, minibatch stddev, gradient penalty, fade-in, schedule."""
+"""PGGAN and DCGAN parts: equalised lr, pixel norm, minibatch stddev, gradient penalty, fade-in, schedule, config."""
 
 from __future__ import annotations
 
 import copy
+import json
 import math
+from dataclasses import asdict, fields
+from pathlib import Path
 
 import pytest
 import torch
 
+from cxrsynth.config.gan import GANParams
 from cxrsynth.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from cxrsynth.models.gan import GANConfig, build_networks
 from cxrsynth.models.layers import (
     EqualizedConv2d,
     EqualizedLinear,
@@ -159,3 +164,59 @@ def test_schedule():
     phase, alpha = s.at(100)
     assert phase.name == "8-fade" and alpha == pytest.approx(0.5) and phase.batch_size == 8
     assert s.at(150)[1] == 1.0 and s.at(10_000)[0].name == "16-stable"
+
+
+def test_gan_config_defaults_are_the_params_sections():
+    params, config = GANParams(), GANConfig()
+    assert [f.name for f in fields(GANConfig)] == [
+        "arch", "z_dim", "channels", "fade_images", "stable_images", "batch_sizes", "lr", "betas", "gp_lambda",
+        "drift", "ema_decay", "group_size", "seed", "log_every", "n_samples", "dcgan_images"]  # checkpoints' order
+    for f in fields(GANConfig):
+        assert getattr(config, f.name) == getattr(params, f.name), f.name
+    assert config.channels == [512, 512, 512, 512] and config.log_every == 20
+    assert GANConfig().channels is not config.channels  # a fresh list each time
+
+
+def test_gan_config_from_params_serialises_as_before():
+    """What ``train_gan`` writes beside the generator (and saves in checkpoints) for the demo's params."""
+    from cxrsynth.models.gan import gan_config
+
+    config = gan_config(GANParams(resolution=8, channels=[32, 16], fade_images=[0, 64], stable_images=[64, 64],
+                                  batch_sizes=[8, 4], log_every=5))
+    assert json.dumps(asdict(config)) == (
+        '{"arch": "pggan", "z_dim": 512, "channels": [32, 16], "fade_images": [0, 64], "stable_images": [64, 64], '
+        '"batch_sizes": [8, 4], "lr": 0.001, "betas": [0.0, 0.99], "gp_lambda": 10.0, "drift": 0.001, '
+        '"ema_decay": 0.999, "group_size": 4, "seed": 0, "log_every": 5, "n_samples": 64, "dcgan_images": 6000}')
+    assert gan_config(GANParams(arch="dcgan")).z_dim == 100
+
+
+def test_gan_config_schedule_lists():
+    config = GANConfig(channels=[8, 8, 4], fade_images=[0, 10, 20], stable_images=[5, 10, 20], batch_sizes=[4, 2, 2])
+    s = ProgressiveSchedule(**config.schedule_lists())
+    assert [p.name for p in s.phases] == ["4-stable", "8-fade", "8-stable", "16-fade", "16-stable"]
+    assert s.total_images == 65 and s.at(15)[0].batch_size == 2
+    dcgan = ProgressiveSchedule(**GANConfig(arch="dcgan", dcgan_images=96).schedule_lists())
+    assert [(p.name, p.length, p.batch_size) for p in dcgan.phases] == [("64-stable", 96, 32)]
+
+
+def test_build_networks_by_arch():
+    g, d = build_networks(GANConfig(z_dim=8, channels=[8, 4], group_size=2))
+    assert isinstance(g, PGGANGenerator) and isinstance(d, PGGANDiscriminator) and g.resolutions == [4, 8]
+    g, d = build_networks(GANConfig(arch="dcgan", z_dim=100))
+    assert isinstance(g, DCGANGenerator) and isinstance(d, DCGANDiscriminator)
+    with pytest.raises(ValueError, match="unknown architecture 'stylegan'"):
+        build_networks(GANConfig(arch="stylegan"))
+
+
+def test_training_code_covers_the_networks_not_the_params_models():
+    from cxrsynth.baselines.module import BaselineModule
+    from cxrsynth.training.gan_checkpoints import training_code
+
+    package = Path(__file__).resolve().parents[1] / "src" / "cxrsynth"
+    gan = {str(p.relative_to(package)) for p in training_code()}
+    assert {"models/gan.py", "models/pggan.py", "models/dcgan.py", "models/layers.py", "training/gan_module.py",
+            "training/gan_schedule.py", "training/gan_losses.py", "training/ema.py"} <= gan
+    assert not any(name.startswith("config/") for name in gan)
+    baselines = {str(p.relative_to(package)) for p in training_code(BaselineModule)}
+    assert {"models/fc_gan.py", "models/cgan.py", "models/conv_gan.py", "models/vae.py",
+            "baselines/systems.py", "baselines/module.py"} <= baselines

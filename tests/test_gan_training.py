@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import demo_store
+from conftest import demo_store, validate_params
 
 from cxrsynth.sampling import latents, load_generator, sample_images
 
@@ -44,12 +44,14 @@ def store(tmp_path_factory) -> Path:
 
 
 STAGE = [sys.executable, str(ROOT / "stages" / "train_gan.py"), "--out", "model", "--checkpoints", "ckpt",
-         "--metrics", "gan.json", "--samples", "grid.png", "--timings", "timings.json"]
+         "--metrics", "gan.json", "--samples", "grid.png"]
+TIMINGS = "metrics/timings/train_gan.json"  # stage_main's record, under the working directory
 
 
 def stage(workdir: Path, store: Path, env: dict | None = None, **kw) -> subprocess.Popen:
     """Start the stage in the background on TINY params filled with ``kw`` (in environment ``env``)."""
     (workdir / "params.yaml").write_text(TINY.format(**kw))
+    validate_params(workdir)
     return subprocess.Popen(STAGE + ["--store", str(store)], cwd=workdir, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env)
 
@@ -62,6 +64,7 @@ def run_stage(workdir: Path, store: Path, params: str,
               launcher: list[str] | None = None) -> subprocess.CompletedProcess:
     """Run the stage to the end on the given params text (under ``launcher``, e.g. ``TORCHRUN``)."""
     (workdir / "params.yaml").write_text(params)
+    validate_params(workdir)
     command = STAGE + ["--store", str(store)] if launcher is None else launcher + STAGE[1:] + ["--store", str(store)]
     return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600, check=False)
 
@@ -114,7 +117,7 @@ def test_outputs_and_sampling_api(tmp_path, store):
     metrics = json.loads((tmp_path / "gan.json").read_text())
     phases = {"4-stable", "8-fade", "8-stable", "16-fade", "16-stable"}
     assert metrics["images_shown"] == 784 and metrics["resolution"] == 16 and set(metrics["phases"]) == phases
-    timings = json.loads((tmp_path / "timings.json").read_text())  # outside the hashed metrics
+    timings = json.loads((tmp_path / TIMINGS).read_text())  # outside the hashed metrics
     assert set(timings["img_per_s"]) == phases and timings["checkpoint"] == "fresh" and timings["seconds"] > 0
     generator, config = load_generator(tmp_path / "model")
     z = latents(10, config.z_dim, seed=0, truncation=0.7)
@@ -127,7 +130,7 @@ def test_outputs_and_sampling_api(tmp_path, store):
     again = run_stage(tmp_path, store, TINY.format(**PG))  # the same run, finished: exported again, no training
     assert again.returncode == 0, again.stderr[-2000:]
     assert "exporting it without training" in again.stdout
-    assert json.loads((tmp_path / "timings.json").read_text())["checkpoint"] == "finished"
+    assert json.loads((tmp_path / TIMINGS).read_text())["checkpoint"] == "finished"
     assert json.loads((tmp_path / "gan.json").read_text()) == metrics
     assert (tmp_path / "ckpt" / "last.ckpt").read_bytes() == checkpoint
     assert all((tmp_path / "model" / name).read_bytes() == data for name, data in exported.items())
@@ -173,6 +176,7 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 def run_faulty_stage(workdir: Path, store: Path, poison_at: int, **kw) -> subprocess.CompletedProcess:
     """Run the stage on TINY params filled with ``kw``, poisoning D after the step that reaches ``poison_at`` images."""
     (workdir / "params.yaml").write_text(TINY.format(**kw))
+    validate_params(workdir)
     command = [sys.executable, "-c", FAULTY_STAGE, str(poison_at), *STAGE[1:], "--store", str(store)]
     return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600, check=False)
 
@@ -267,14 +271,14 @@ def test_a_checkpoint_is_reused_only_by_the_run_that_made_it(tmp_path, store, tm
     kept = Path("ckpt") / "kept" / key_digest(key)
     assert "another run" in line and "data (store" in line and "starting over" in line, line
     assert f"kept it in {kept}/" in line, line
-    assert json.loads((tmp_path / "timings.json").read_text())["checkpoint"] == "restart"
+    assert json.loads((tmp_path / TIMINGS).read_text())["checkpoint"] == "restart"
     assert (tmp_path / kept / "last.ckpt").read_bytes() == first  # moved, not rewritten
     assert [p.name for p in (tmp_path / kept / "samples").iterdir()] == ["01_4-stable.png"]
     assert saved_state(tmp_path / "ckpt" / "last.ckpt")["images_seen"] == 784  # the new run's own
 
 
 def test_the_code_digest_ignores_comments_and_docstrings(tmp_path):
-    from cxrsynth.provenance import source_digest
+    from cxrsynth.code_closure import source_digest
 
     code = '''"""A module."""
 import math
@@ -363,7 +367,7 @@ def test_a_changed_param_keeps_the_checkpoint_and_resume_from_continues_it(tmp_p
     record = {"path": f"{kept_a}/last.ckpt", "run_key_digest": key_digest(a["run_key"]), "images_seen": 96}
     assert json.loads((tmp_path / "gan.json").read_text())["resumed_from"] == record
     assert json.loads((tmp_path / "gan.json").read_text())["phases"][0] == "4-stable"  # A's phase, not trained again
-    timings = json.loads((tmp_path / "timings.json").read_text())
+    timings = json.loads((tmp_path / TIMINGS).read_text())
     assert timings["checkpoint"] == "resume_from" and "4-stable" not in timings["img_per_s"]
     final = torch.load(tmp_path / "ckpt" / "last.ckpt", map_location="cpu", weights_only=True)
     assert final["gan_state"]["resumed_from"] == record and final["gan_state"]["images_seen"] == 784
@@ -424,7 +428,7 @@ def test_kept_checkpoints_are_bounded_and_a_kept_run_of_this_key_comes_back(tmp_
 
 
 def test_resume_from_names_a_usable_checkpoint_or_fails_in_one_line(tmp_path):
-    from cxrsynth.training.gan_config import GANConfig
+    from cxrsynth.models.gan import GANConfig
     from cxrsynth.training.gan_checkpoints import ResumeError, find_resume_checkpoint, key_digest, plan_checkpoints, start_from
     from cxrsynth.training.gan_module import GANModule
 
@@ -468,7 +472,7 @@ def test_resume_from_names_a_usable_checkpoint_or_fails_in_one_line(tmp_path):
 
 
 def test_the_run_key_names_what_differs(tmp_path):
-    from cxrsynth.training.gan_config import GANConfig
+    from cxrsynth.models.gan import GANConfig
     from cxrsynth.training.gan_checkpoints import checkpoint_decision, run_key
 
     config = GANConfig(z_dim=16, channels=[8, 8], fade_images=[0, 8], stable_images=[8, 8], batch_sizes=[4, 4])

@@ -21,10 +21,10 @@ from cxrsynth.generate.bundle import read_bundle, write_bundle
 from cxrsynth.generate.generator import plan_films
 from cxrsynth.labels import LABELS, UnknownLabelError
 from cxrsynth.models.d_classifier import discriminator_head
-from cxrsynth.synthesis.archive import CSV_NAME, label_strings, read_archive
+from cxrsynth.models.gan import GANConfig, build_networks
+from cxrsynth.synthesis.archive_writer import CSV_NAME, label_strings, read_archive
 from cxrsynth.synthesis.labeller import archive_labeller
 from cxrsynth.synthesis.scorers import Scorer
-from cxrsynth.training.gan_config import GANConfig, build_networks
 
 CONFIG = GANConfig(arch="pggan", z_dim=16, channels=[16, 16, 8], fade_images=[0, 0, 0], stable_images=[1, 1, 1],
                    batch_sizes=[4, 4, 4])

@@ -16,7 +16,7 @@ from PIL import Image
 from cxrsynth.config.data import DataParams, LocalParams
 from cxrsynth.config.prepare import PrepareParams
 from cxrsynth.data.metadata import MetadataError
-from cxrsynth.data.prepare import prepare_dataset
+from cxrsynth.data.store_writer import prepare_dataset
 from cxrsynth.data.sources.local import import_local
 from cxrsynth.data.sources.manifest import SourceChangedError, read_manifest
 from cxrsynth.data.store import ImageStore

@@ -14,8 +14,7 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import compose_params, copy_repo, sh
+from conftest import compose_params, copy_repo, dvc_stages, sh
 from PIL import Image
 
 from cxrsynth.data.phantom import render_phantom
@@ -60,7 +59,7 @@ TINY = [
     "archive.max_shortfall=1.0", "archive.compare_per_class=0", "archive.max_steps=8", "archive.max_attempts=1",
     "archive.batch_size=16", "archive.follow_ups=[1,2]",
     "embed.train_images=64", "embed.n_images=64", "embed.batch_size=16",
-    "synth.max_epochs=1",
+    "synthetic_auroc.max_epochs=1",
     "reader_study.grids=2", "reader_study.pairs=4", "reader_study.generated_from=samples",
     "reader_study.simulated_readers=[consultant,registrar]", "reader_study.n_bootstrap=100",
 ]
@@ -87,7 +86,7 @@ def metrics(repo: Path, name: str) -> dict:
 def test_every_stage_ran_and_wrote_its_metrics(repo):
     dest, _ = repo
     assert metrics(dest, "prepare.json")["images"] == PATIENTS
-    stages = yaml.safe_load((dest / "dvc.yaml").read_text())["stages"]
+    stages = dvc_stages(dest / "dvc.yaml")
     for name, stage in stages.items():
         for out in stage.get("outs", []):
             path = next(iter(out)) if isinstance(out, dict) else out

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CHROMIUM_FLAGS, ROOT, compose_params, copy_repo, sh, system_chromium
+from conftest import CHROMIUM_FLAGS, ROOT, compose_params, copy_repo, dvc_stages, sh, system_chromium
 
 from cxrsynth.config.base import read_params
 from cxrsynth.data.store import ImageStore
@@ -111,7 +111,7 @@ def test_prevalence_bootstrap(repo):
 
 
 def test_archive_is_labelled_and_loadable(repo):
-    from cxrsynth.synthesis.archive import SYNTHETIC_ID_OFFSET, read_archive
+    from cxrsynth.synthesis.archive_writer import SYNTHETIC_ID_OFFSET, read_archive
 
     archive = json.loads((repo / "metrics" / "archive.json").read_text())
     split = pd.read_csv(repo / "data" / "split" / "split.csv")
@@ -163,7 +163,7 @@ def test_archive_reads_in_place_and_by_the_fields_loaders(repo, tmp_path):
 
     from cxrsynth.data.archive_dataset import ArchiveDataset
     from cxrsynth.labels import LABELS
-    from cxrsynth.synthesis.archive import CSV_NAME, read_archive
+    from cxrsynth.synthesis.archive_writer import CSV_NAME, read_archive
 
     folder = repo / "data" / "archive"
     record = json.loads((repo / "metrics" / "archive.json").read_text())
@@ -207,7 +207,7 @@ def test_generate_makes_the_requested_labels_on_the_demo_model(repo, tmp_path):
 
     from cxrsynth.generate import Generator
     from cxrsynth.sampling import latents, sample_images
-    from cxrsynth.synthesis.archive import CSV_NAME, label_strings, read_archive
+    from cxrsynth.synthesis.archive_writer import CSV_NAME, label_strings, read_archive
 
     out = tmp_path / "generated"
     text = sh([cxrsynth_command(), "generate", "--model", "data/generator", "--labels", "Effusion,Cardiomegaly",
@@ -283,9 +283,9 @@ def test_privacy_audit_and_filter(repo):
 def test_a_training_film_planted_in_the_archive_is_flagged(repo):
     from cxrsynth.config.base import load_section
     from cxrsynth.config.privacy import PrivacyParams
-    from cxrsynth.privacy.setup import audit_setup
+    from cxrsynth.privacy.audit_inputs import audit_setup
     from cxrsynth.runtime import resolve_device
-    from cxrsynth.synthesis.archive import read_archive
+    from cxrsynth.synthesis.archive_writer import read_archive
 
     data = repo / "data"
     params = load_section(PrivacyParams, repo / "params.yaml")
@@ -341,9 +341,7 @@ def test_reader_study_runs_with_simulated_readers_marked_simulated(repo):
 
 def metrics_outputs() -> set[str]:
     """Every metrics/ output of the main pipeline but the report's own."""
-    import yaml
-
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    stages = dvc_stages(ROOT / "dvc.yaml")
     return {path for name, stage in stages.items() if name != "report" for out in stage.get("outs", [])
             for path in ([out] if isinstance(out, str) else list(out)) if path.startswith("metrics/")}
 
@@ -351,8 +349,6 @@ def metrics_outputs() -> set[str]:
 def test_the_report_uses_every_metrics_output_and_depends_on_it(repo):
     """A new stage cannot be left out of the report: each of its metrics outputs is read by the report
     (a folder output: some file in it) and is a dependency of the report stage."""
-    import yaml
-
     from cxrsynth.report.render import to_html
     from cxrsynth.report.sections import Context, build
     from cxrsynth.report.sources import Metrics
@@ -363,14 +359,14 @@ def test_the_report_uses_every_metrics_output_and_depends_on_it(repo):
     used = {f"metrics/{name}" for name in metrics.used}
     for out in sorted(metrics_outputs()):
         assert out in used or any(u.startswith(out + "/") for u in used), f"{out} is not in the report"
-    deps = set(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["report"]["deps"])
+    deps = set(dvc_stages(ROOT / "dvc.yaml")["report"]["deps"])
     assert metrics_outputs() <= deps
 
 
 def _provenance(repo, metrics) -> dict:
-    from cxrsynth.report.provenance import provenance, read_params
+    from cxrsynth.report.provenance import provenance, validated_sections
 
-    params = read_params(repo / "data" / "params")
+    params = validated_sections(repo / "data" / "params")
     stages = sorted(p.stem for p in (repo / "metrics" / "provenance").glob("*.json") if p.stem != "report")
     return provenance(metrics, params, stages, "params.yaml", "test")
 
@@ -403,7 +399,7 @@ def test_the_report_page_loads_nothing_from_the_network_and_shows_every_section(
         browser.close()
     assert all(url.startswith(("file:", "data:")) for url in requests), [u[:80] for u in requests]
     assert images >= 15 and broken == 0
-    assert headings[:2] == ["provenance", "data"] and {"fid", "table2", "reader", "privacy"} <= set(headings)
+    assert headings[:2] == ["provenance", "data"] and {"fid", "synthetic_auroc", "reader", "privacy"} <= set(headings)
 
 
 def test_committed_metrics_come_from_this_pipeline(repo):
@@ -445,7 +441,7 @@ def test_dvc_metrics_show_lists_the_headline_numbers_only(repo):
 
     assert numbers["classifier.test_auroc_macro"] == detail("classifier.json")["test_auroc_macro"]
     assert numbers["table1.classifier.stratified_halves"] == detail("fid.json")["table1"]["classifier"]["stratified"]
-    assert numbers["table2.class_generated"] == detail("synthetic_auroc.json")["macro"]["class_generated"]
+    assert numbers["synthetic_auroc.class_generated"] == detail("synthetic_auroc.json")["macro"]["class_generated"]
     assert numbers["archive.delivered_fraction"] == detail("archive.json")["delivered_fraction"]
     assert numbers["privacy.verifier_test_auc"] == detail("privacy.json")["verifier"]["test_auc"]
     assert numbers["gan.images_shown"] == detail("gan.json")["images_shown"]
@@ -484,7 +480,7 @@ BAD_VALUES = {  # one bad value per section, as a Hydra override
     "privacy": "privacy.false_match_rate=1.5",
     "archive": "archive.scorer=inception",
     "embed": "embed.init=sideways",
-    "synth": "synth.val_fraction=1.5",
+    "synthetic_auroc": "synthetic_auroc.val_fraction=1.5",
     "reader_study": "reader_study.display_size=10",
 }
 
@@ -514,9 +510,7 @@ def changed_stages(repo: Path) -> set[str]:
 
 
 def importers(module: str) -> set[str]:
-    import yaml
-
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    stages = dvc_stages(ROOT / "dvc.yaml")
     return {name for name, stage in stages.items() if module in stage["deps"]}
 
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_raw
+from conftest import validate_params, write_raw
 from PIL import Image
 
 from cxrsynth.config.data import LocalParams
 from cxrsynth.config.prepare import PrepareParams
-from cxrsynth.data.prepare import TooManyRejectsError, prepare_dataset
+from cxrsynth.data.store_writer import TooManyRejectsError, prepare_dataset
 from cxrsynth.data.sources.local import import_local
 from cxrsynth.data.store import ImageStore
 from cxrsynth.errors import InputError
@@ -69,6 +69,7 @@ def test_missing_images_are_counted_not_rejected(tmp_path):
 def run_prepare_stage(raw, workdir):
     """``stages/prepare.py`` on ``raw`` with the repository's params, writing under ``workdir``."""
     (workdir / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    validate_params(workdir)
     cmd = [sys.executable, str(ROOT / "stages" / "prepare.py"), "--raw", str(raw), "--out", str(workdir / "store"),
            "--metrics", str(workdir / "m.json"), "--samples", str(workdir / "s.png")]
     return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
@@ -138,7 +139,7 @@ def test_decompression_bomb_is_a_reject_not_a_crash(tmp_path):
 
 
 def test_films_over_max_pixels_are_rejected_before_decoding(tmp_path):
-    from cxrsynth.data.prepare import film_byte_limit
+    from cxrsynth.data.store_writer import film_byte_limit
 
     raw = write_raw(tmp_path / "raw", ROWS, size=32)
     Image.new("L", (64, 32)).save(raw / "images" / ROWS[0][0])
@@ -156,7 +157,7 @@ def test_films_over_max_pixels_are_rejected_before_decoding(tmp_path):
 
 
 def test_archive_member_over_the_byte_limit_is_rejected_unread(tmp_path):
-    from cxrsynth.data.prepare import film_byte_limit
+    from cxrsynth.data.store_writer import film_byte_limit
 
     raw = write_raw(tmp_path / "nih", ROWS[:4])
     (tmp_path / "shards").mkdir()

@@ -14,12 +14,15 @@ from cxrsynth.config.privacy import PrivacyParams
 from cxrsynth.data.phantom import render_phantom
 from cxrsynth.labels import LABELS
 from cxrsynth.metrics.extractors import Extractor
-from cxrsynth.privacy.audit import Auditor, calibrate, flagged_patients, resize_uint8
+from cxrsynth.privacy.audit import Auditor, calibrate, flagged_patients
 from cxrsynth.privacy.encoder import PatientEncoder
-from cxrsynth.privacy.filter import PrivacyFilterError, filter_archive
+from cxrsynth.privacy import filter as filter_module
+from cxrsynth.privacy.figure import audit_figure, audit_title
+from cxrsynth.privacy.filter import PrivacyFilterError, audit_check, audited_filter, filter_archive, regenerator
+from cxrsynth.privacy.summaries import POPULATIONS, audit_populations, privacy_metrics, privacy_summary
 from cxrsynth.privacy.pairs import PatientPairBatches, evaluation_pairs, patient_rows
 from cxrsynth.privacy.verifier import fit_verifier, random_shift
-from cxrsynth.synthesis.build import ArchiveBuild, Delivered
+from cxrsynth.synthesis.archive_builder import ArchiveBuild, Delivered
 
 
 def phantom_films(patients: range, films: int, size: int = 32) -> tuple[torch.Tensor, np.ndarray]:
@@ -122,13 +125,6 @@ def test_calibration_flags_the_chosen_share_of_the_calibration_set(trained):
     assert flagged_patients(np.asarray([True, False, True]), np.asarray([4, 4, 2])).tolist() == [2, 4]
 
 
-def test_resize_keeps_uint8_and_only_changes_what_differs():
-    images = torch.full((2, 8, 8), 200, dtype=torch.uint8)
-    assert resize_uint8(images, 8) is images
-    small = resize_uint8(images, 4)
-    assert small.dtype == torch.uint8 and small.shape == (2, 4, 4) and (small == 200).all()
-
-
 # --------------------------------------------------------------------------- the filter
 COUNTS = np.asarray([2, 3, 1, 4, 2])  # images per synthetic patient
 
@@ -223,6 +219,81 @@ def test_the_filter_fails_past_its_limit_and_leaves_an_unflagged_archive_alone()
         filter_archive(build, check_bright, regenerate_with(7), rounds=2, max_replaced_fraction=0.5, seed=0)
 
 
+class BrightAudit:
+    """An audit setup that flags images whose first pixel is 255, by pixel."""
+
+    class auditor:  # noqa: N801
+        @staticmethod
+        def nearest(images, desc=None):
+            return images
+
+    class thresholds:  # noqa: N801
+        @staticmethod
+        def flags(images):
+            flags, by = check_bright(images)
+            return {**by, "any": flags}
+
+        @staticmethod
+        def as_dict():
+            return {"pixel": 1.0, "verifier_not_used_because": None}
+
+
+def test_the_audited_filter_records_what_it_did_and_then_applies_the_shortfall_limit():
+    from cxrsynth.config.archive import ArchiveParams
+    from cxrsynth.synthesis.archive_builder import ShortfallError
+
+    build = toy_build()
+    build.images[2, 0, 0] = 255  # patient 1 (3 images)
+    params = ArchiveParams(size=12, max_shortfall=0.3, seed=4)
+    privacy = PrivacyParams(filter_rounds=2, max_replaced_fraction=0.5)
+    seeds = []
+
+    def regenerate(classes, counts, seed):
+        seeds.append(seed)
+        return regenerate_with(7)(classes, counts, seed)
+
+    out, record = audited_filter(build, BrightAudit, regenerate, params, privacy)
+    assert list(record) == ["applied", "images_flagged_before", "patients_flagged_before", "flagged_by_before",
+                            "replaced_patients", "replaced_images", "replacement_jobs", "rounds", "dropped_patients",
+                            "dropped_images", "thresholds"]
+    assert record["applied"] is True and record["thresholds"] == BrightAudit.thresholds.as_dict()
+    assert record["replaced_patients"] == 1 and not check_bright(out.images)[0].any()
+    assert seeds == [4 + 50_000 + 1]  # round 1 of the filter's rounds, seeded from archive.seed
+    build.images[6, 0, 0] = 255  # patient 3 (4 images) too, and its replacement never converges: dropped
+    with pytest.raises(ShortfallError):  # 8 of 12 images left: past archive.max_shortfall
+        audited_filter(build, BrightAudit, regenerate_with(7, fail_class="Effusion"), params, privacy)
+
+
+def test_the_regenerator_makes_patients_with_its_own_seeded_noise(monkeypatch):
+    from cxrsynth.config.archive import ArchiveParams
+
+    seen = []
+
+    class Result:
+        success = np.array([True, False])
+
+    def generate(generator, resolution, scorer, labeller, classes, counts, params, seed, noise):
+        seen.append((generator, resolution, scorer, labeller, classes, counts, params, seed, noise))
+        return Result, "made"
+
+    monkeypatch.setattr(filter_module, "generate_patients", generate)
+    params = ArchiveParams(seed=5)
+    regenerate = regenerator("G", 16, "scorer", "labeller", params, "cpu")
+    converged, made = regenerate(np.array([1, 2]), np.array([3, 4]), 50_001)
+    regenerate(np.array([1]), np.array([3]), 50_002)
+    assert converged.tolist() == [True, False] and made == "made"
+    assert seen[0][:4] == ("G", 16, "scorer", "labeller") and seen[0][6] is params and seen[0][7] == 50_001
+    assert seen[0][8] is seen[1][8] and seen[0][8].initial_seed() == 5 + 2  # one generator, drawn from call to call
+
+
+def test_the_audit_figures_title_says_how_archive_images_were_matched():
+    used = audit_title(3, 40, 8, 0.97, None)
+    assert used == ("Privacy audit (on the embedded demo: phantoms, not clinical data): archive flagged 3 of 40; "
+                    "verifier test AUC 0.97; bottom: the 8 archive images the verifier finds closest to a training film")
+    assert audit_title(0, 40, 8, None, "verifier untested").endswith(
+        "verifier not used: verifier untested;\nbottom: the 8 archive images nearest in pixels to a training film")
+
+
 # --------------------------------------------------------------------------- without a usable verifier
 def local_store(root, patients: int, films: int) -> tuple:
     """A prepared 32 px store of random films, ``films`` per patient, read from a local NIH-layout folder,
@@ -231,7 +302,7 @@ def local_store(root, patients: int, films: int) -> tuple:
 
     from cxrsynth.config.data import LocalParams
     from cxrsynth.config.prepare import PrepareParams
-    from cxrsynth.data.prepare import prepare_dataset
+    from cxrsynth.data.store_writer import prepare_dataset
     from cxrsynth.data.sources.local import import_local
     from cxrsynth.data.store import ImageStore
 
@@ -253,10 +324,11 @@ def test_the_verifier_stage_without_same_patient_pairs_records_why_and_says_so_i
     import subprocess
     import sys
 
-    from conftest import ROOT, params_text
+    from conftest import ROOT, params_text, validate_params
 
     store, split = local_store(tmp_path, 40, 1)
     (tmp_path / "params.yaml").write_text(params_text())
+    validate_params(tmp_path)
     result = subprocess.run([sys.executable, str(ROOT / "stages" / "verifier.py"), "--store", str(store),
                              "--split", str(split), "--out", "verifier"], cwd=tmp_path, capture_output=True,
                             text=True, timeout=300, check=False)
@@ -266,7 +338,7 @@ def test_the_verifier_stage_without_same_patient_pairs_records_why_and_says_so_i
     assert len(said) == 1 and "0 patients of the training split have two or more films" in said[0], result.stdout
     assert sorted(p.name for p in (tmp_path / "verifier").iterdir()) == ["verifier.json"]
     from cxrsynth.privacy.encoder import load_verifier
-    from cxrsynth.privacy.setup import verifier_not_used
+    from cxrsynth.privacy.audit_inputs import verifier_not_used
 
     encoder, record = load_verifier(tmp_path / "verifier")
     assert encoder is None and record["trained"] is False and record["test_auc"] is None
@@ -286,7 +358,7 @@ def test_pairs_in_training_but_none_in_test_are_not_enough():
 @pytest.fixture
 def tiny_classifier(monkeypatch):
     """``audit_setup`` reads ``TinyFeatures`` in place of the DenseNet folder."""
-    import cxrsynth.privacy.setup as setup_module
+    import cxrsynth.privacy.audit_inputs as setup_module
 
     monkeypatch.setattr(setup_module, "load_classifier",
                         lambda folder, device: (TinyFeatures().eval(), {}, {"input_size": 16}))
@@ -294,8 +366,8 @@ def tiny_classifier(monkeypatch):
 
 
 def test_without_a_verifier_the_audit_and_the_filter_flag_by_nearest_neighbours_only(tmp_path, tiny_classifier):
-    from cxrsynth.privacy.report import own_patient_control, summary
-    from cxrsynth.privacy.setup import audit_setup
+    from cxrsynth.privacy.summaries import own_patient_control, summary
+    from cxrsynth.privacy.audit_inputs import audit_setup
     from cxrsynth.privacy.verifier import missing_pairs, save_untrained
 
     store, split = local_store(tmp_path, 40, 1)
@@ -321,9 +393,10 @@ def test_without_a_verifier_the_audit_and_the_filter_flag_by_nearest_neighbours_
     rows = np.flatnonzero((setup.table["split"] == "train").to_numpy())
     assert own_patient_control(setup.auditor, setup.table, rows, thresholds)["best_match_is_own_patient"] is None
 
-    def check(images):
-        found = thresholds.flags(setup.auditor.nearest(images))
-        return found["any"], {k: v for k, v in found.items() if k != "any"}
+    check = audit_check(setup)  # the archive stage's check
+    flagged, by = check(planted)
+    assert flagged.tolist() == flags["any"].tolist() and set(by) == {"pixel", "feature"}
+    assert all(by[k].tolist() == flags[k].tolist() for k in by)
 
     def regenerate(classes, counts, seed):  # black replacements at the reference's side
         ok, made = regenerate_with(7)(classes, counts, seed)
@@ -337,11 +410,33 @@ def test_without_a_verifier_the_audit_and_the_filter_flag_by_nearest_neighbours_
     assert record.patients_flagged_before == 1 and set(record.flagged_by_before) == {"pixel", "feature"}
     assert record.replaced_patients == 1 and not check(out.images)[0].any()
 
+    # what the privacy stage reports of such an audit: the planted films play the archive
+    audit = audit_populations(setup, planted, np.arange(len(planted)))
+    assert list(audit.nearest) == list(POPULATIONS) and len(audit.nearest["archive"]) == len(planted)
+    assert list(audit.reports) == ["archive", "real_test", "real_training", "real_test_own_patient_included"]
+    assert audit.reports["archive"] == summary(nearest, flags, np.arange(len(planted)))
+    assert "with_a_follow_up" in audit.reports["real_training"]
+    params = PrivacyParams(batch_size=16)
+    metrics = privacy_metrics(setup, params, audit.reports, None)
+    assert list(metrics) == ["reference", "verifier", "thresholds", "calibration", "filter",
+                             "archive_flagged_before_filter", "archive_flagged_after_filter", *audit.reports]
+    assert metrics["filter"] == {"applied": False} and metrics["archive_flagged_before_filter"] == 3
+    assert metrics["verifier"]["used"] is False and metrics["calibration"]["distributions"]["verifier"] == {}
+    assert metrics["reference"]["images"] == len(setup.table)
+    filtered = privacy_metrics(setup, params, audit.reports, {"applied": True, "images_flagged_before": 7})
+    assert filtered["archive_flagged_before_filter"] == 7 and filtered["archive_flagged_after_filter"] == 3
+    lines = privacy_summary(filtered, 0.01)
+    assert len(lines) == 2 and lines[0].startswith("privacy: verifier not trained (no same-patient pairs")
+    assert lines[0].endswith(": images flagged by pixel and feature nearest neighbours only")
+    assert lines[1].startswith("privacy: archive 3 of 9 images flagged (7 before the filter); new patients (test) flagged ")
+    audit_figure(setup, audit, planted, 2, tmp_path / "privacy.png")
+    assert (tmp_path / "privacy.png").stat().st_size > 0
+
 
 def test_a_verifier_below_the_auc_floor_is_not_trusted(tmp_path, tiny_classifier):
     """A verifier at chance flags new patients as often as copies: below privacy.min_verifier_auc it is left
     out as if there were none; at or above the floor it flags."""
-    from cxrsynth.privacy.setup import audit_setup, verifier_not_used
+    from cxrsynth.privacy.audit_inputs import audit_setup, verifier_not_used
     from cxrsynth.privacy.verifier import VerifierFit, save_verifier
 
     store, split = local_store(tmp_path, 30, 2)

@@ -30,8 +30,17 @@ from cxrsynth.reader_study.analysis import (
 )
 from cxrsynth.reader_study.answers import AnswersDB, read_answers
 from cxrsynth.reader_study.app import create_app
-from cxrsynth.reader_study.design import DESIGN_FILE, Design, load_truth
+from cxrsynth.reader_study.design import DESIGN_FILE, Design
 from cxrsynth.reader_study.simulated import answer_study, run_readers, running_server
+
+
+def truth_of(folder) -> dict[str, str]:
+    """image ID -> 'real' | 'generated', read from a study's design database (as the analysis joins it)."""
+    db = sqlite3.connect(f"file:{folder / DESIGN_FILE}?mode=ro", uri=True)
+    try:
+        return dict(db.execute("SELECT id, truth FROM images"))
+    finally:
+        db.close()
 
 
 def brightness(images: np.ndarray) -> np.ndarray:
@@ -59,7 +68,7 @@ def reader_routes(url: str, token: str, design: Design) -> list[str]:
 
 def test_design_writes_identical_kinds_of_film(study):
     design = Design(study)
-    truth = load_truth(study)
+    truth = truth_of(study)
     assert len(design.screens) == 5 and [s.kind for s in design.screens] == ["grid"] * 2 + ["pair"] * 3
     for screen in design.screens[2:]:
         assert sorted(truth[i] for i in screen.image_ids) == ["generated", "real"]
@@ -82,7 +91,7 @@ def test_no_truth_in_anything_a_reader_receives(study, tmp_path):
     shutil.copytree(study, flipped)
     with sqlite3.connect(flipped / DESIGN_FILE) as db:
         db.execute("UPDATE images SET truth = CASE truth WHEN 'real' THEN 'generated' ELSE 'real' END")
-    assert load_truth(flipped) != load_truth(study)
+    assert truth_of(flipped) != truth_of(study)
     seen = []
     for folder in (study, flipped):
         answers = tmp_path / f"{folder.name}.sqlite"
@@ -314,7 +323,11 @@ def test_served_film_is_the_designed_png(served, study):
 def run_stage(cwd, name: str, params: str, *args: str) -> subprocess.CompletedProcess:
     from conftest import ROOT
 
-    (cwd / "params.yaml").write_text(params)
+    (cwd / "params.yaml").write_text(params)  # checked by the params stage first, as dvc repro does
+    check = subprocess.run([sys.executable, str(ROOT / "stages" / "params.py"), "--out", "data/params"], cwd=cwd,
+                           capture_output=True, text=True, timeout=300, check=False)
+    if check.returncode != 0:
+        return check
     return subprocess.run([sys.executable, str(ROOT / "stages" / f"{name}.py"), *args], cwd=cwd,
                           capture_output=True, text=True, timeout=300, check=False)
 
@@ -522,7 +535,7 @@ def test_serve_logs_no_token_and_serves_the_study_its_answers_belong_to(study, t
     assert f"now study {Design(study).study_id}" in output and old_id in output
     pinned = tmp_path / "answers" / "answers.study"
     assert Design(pinned).study_id == old_id
-    assert load_truth(pinned) == {} and load_truth(study) != {}  # the copy holds no truth
+    assert truth_of(pinned) == {} and truth_of(study) != {}  # the copy holds no truth
     again = subprocess.run([*cli, "add-reader", *where], capture_output=True, text=True, check=True)
     assert again.stdout.startswith("http") and f"belongs to study {old_id}" in again.stderr
     assert AnswersDB(answers, old_id).reader(again.stdout.strip().rsplit("/", 1)[1]) is not None

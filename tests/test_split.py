@@ -13,7 +13,7 @@ from cxrsynth.data.split import (
     stratify_patients,
     weighted_iterative_stratification,
 )
-from cxrsynth.data.split_stage import make_split
+from cxrsynth.data.split_assignment import make_split
 from cxrsynth.labels import LABELS
 
 
@@ -84,7 +84,7 @@ def tiny_store(root, patients: int, images_each: int = 2):
     from conftest import write_raw
 
     from cxrsynth.config.prepare import PrepareParams
-    from cxrsynth.data.prepare import prepare_dataset
+    from cxrsynth.data.store_writer import prepare_dataset
 
     labels = ("No Finding", "Effusion", "Atelectasis|Mass")
     rows = [(f"{p + 1:08d}_{i:03d}.png", labels[(p + i) % len(labels)])
@@ -102,9 +102,12 @@ def test_an_empty_subset_fails_in_one_line_naming_the_split_params(tmp_path):
     import sys
     from pathlib import Path
 
+    from conftest import validate_params
+
     store = tiny_store(tmp_path, patients=3)
     root = Path(__file__).parents[1]
     (tmp_path / "params.yaml").write_text("split:\n  fractions: [0.7, 0.1, 0.2]\n")
+    validate_params(tmp_path)
     cmd = [sys.executable, str(root / "stages" / "split.py"), "--store", str(store), "--out", "s.csv",
            "--metrics", "m.json", "--plot", "p.csv", "--figure", "f.png"]
     result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
@@ -127,7 +130,7 @@ def test_enough_patients_fill_every_subset(tmp_path):
 def test_an_empty_fid_half_is_refused_in_one_line():
     import pandas as pd
 
-    from cxrsynth.data.split_stage import check_nonempty
+    from cxrsynth.data.split_assignment import check_nonempty
     from cxrsynth.errors import InputError
 
     table = pd.DataFrame({"patient_id": [1, 2, 3]})

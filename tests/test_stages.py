@@ -13,13 +13,19 @@ ROOT = Path(__file__).parents[1]
 
 
 def run_stage(tmp_path: Path, name: str, params: str, *args: str) -> subprocess.CompletedProcess:
+    """The ``params`` stage on ``params``, then (when it passed) stage ``name``, as ``dvc repro`` runs them:
+    a bad value fails in the params stage, before the stage that reads it has lost anything."""
     (tmp_path / "params.yaml").write_text(params)
+    check = subprocess.run([sys.executable, str(ROOT / "stages" / "params.py"), "--out", "data/params"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+    if check.returncode != 0:
+        return check
     cmd = [sys.executable, str(ROOT / "stages" / f"{name}.py"), *args]
     return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
 
 
 def test_bad_param_one_line_nonzero(tmp_path):
-    params = "prepare:\n  size: 60\n"
+    params = params_text("prepare.size=60")
     result = run_stage(tmp_path, "prepare", params, "--raw", "raw", "--out", "store", "--metrics", "m.json",
                        "--samples", "s.png")
     assert result.returncode == 1
@@ -61,10 +67,10 @@ def test_new_stages_fail_in_one_line_on_bad_params_or_missing_inputs(tmp_path):
     assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
     assert "nowhere/info.json" in result.stderr and not (tmp_path / "m.json").exists()
 
-    result = run_stage(tmp_path, "synthetic_auroc", params_text("synth.val_fraction=1.5"),
+    result = run_stage(tmp_path, "synthetic_auroc", params_text("synthetic_auroc.val_fraction=1.5"),
                        "--store", "s", "--split", "x", "--archive", "a", "--embedded", "e", "--classifier", "c",
                        "--metrics", "m.json", "--markdown", "t.md", "--plot", "p.csv", "--figure", "f.png")
-    assert result.returncode == 1 and "synth.val_fraction" in result.stderr
+    assert result.returncode == 1 and "synthetic_auroc.val_fraction" in result.stderr
 
     bad = params_text("privacy.false_match_rate=1.5")
     result = run_stage(tmp_path, "verifier", bad, "--store", "s", "--split", "x", "--out", "v")
@@ -123,11 +129,11 @@ def test_provenance_records_device_versions_and_every_warning_machine_independen
     import json
 
     (tmp_path / "stage.py").write_text(WARNING_STAGE)
-    result = subprocess.run([sys.executable, str(tmp_path / "stage.py"), "--provenance", "p.json"], cwd=tmp_path,
+    result = subprocess.run([sys.executable, str(tmp_path / "stage.py")], cwd=tmp_path,
                             capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert "warning: checkpoint folder" in result.stderr  # still shown as it happens, one line
-    record = json.loads((tmp_path / "p.json").read_text())
+    record = json.loads((tmp_path / "metrics/provenance/stage.json").read_text())
     assert record["stage"] == "stage" and record["device"].startswith(("cpu: ", "cuda: ")) and "torch" in record
     assert record["warnings"] == ["UserWarning: checkpoint folder <tmp> is not empty",
                                   "RuntimeWarning: weights not in ./weights; training from random initialisation"]

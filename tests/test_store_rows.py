@@ -17,11 +17,11 @@ from conftest import write_raw
 from PIL import Image
 
 from cxrsynth.config.prepare import PrepareParams
-from cxrsynth.data.prepare import prepare_dataset
+from cxrsynth.data.store_writer import prepare_dataset
 from cxrsynth.data.store import ImageStore
 from cxrsynth.data.store_splits import split_datasets
 from cxrsynth.metrics.fid_sets import stream_real
-from cxrsynth.training.gan_config import GANConfig
+from cxrsynth.models.gan import GANConfig
 from cxrsynth.training.gan_data import RealImages, load_pyramid
 from cxrsynth.training.gan_module import GANModule
 

@@ -9,9 +9,9 @@ import torch
 
 from cxrsynth.labels import LABELS
 from cxrsynth.models.d_classifier import discriminator_head
+from cxrsynth.models.gan import GANConfig, build_networks
 from cxrsynth.synthesis.class_optimisation import LatentOptimiser, one_at_a_time
 from cxrsynth.synthesis.scorers import Scorer
-from cxrsynth.training.gan_config import GANConfig, build_networks
 
 CONFIG = GANConfig(arch="pggan", z_dim=16, channels=[16, 16, 8], fade_images=[0, 0, 0], stable_images=[1, 1, 1],
                    batch_sizes=[4, 4, 4])
@@ -128,7 +128,7 @@ def test_batched_and_one_at_a_time_agree_on_success(parts):
 
 
 def test_patient_plan():
-    from cxrsynth.synthesis.archive import plan_patients
+    from cxrsynth.synthesis.archive_writer import plan_patients
 
     rng = np.random.default_rng(0)
     classes, sizes = plan_patients(np.array([0, 2, 7, 25] + [0] * 11), (3, 6), rng)
@@ -138,7 +138,7 @@ def test_patient_plan():
 
 
 def test_local_samples_keep_their_patient_grouping():
-    from cxrsynth.synthesis.archive import (
+    from cxrsynth.synthesis.archive_writer import (
         SYNTHETIC_ID_OFFSET,
         archive_table,
         local_latents,
@@ -157,7 +157,7 @@ def test_local_samples_keep_their_patient_grouping():
 
 
 def test_synthetic_ids_never_equal_real_ones():
-    from cxrsynth.synthesis.archive import SYNTHETIC_ID_OFFSET, archive_table
+    from cxrsynth.synthesis.archive_writer import SYNTHETIC_ID_OFFSET, archive_table
 
     args = (np.array([0, 0]), np.array([3, 3]), np.zeros((6, 15), np.uint8), np.zeros(6), 16)
     table = archive_table(*args, real_ids=np.arange(1, 30806))
@@ -170,12 +170,14 @@ def test_archive_round_trips_through_the_projects_loaders(tmp_path):
     from cxrsynth.config.data import LocalParams
     from cxrsynth.config.prepare import PrepareParams
     from cxrsynth.data.metadata import read_data_entry
-    from cxrsynth.data.prepare import prepare_dataset
+    from cxrsynth.data.store_writer import prepare_dataset
     from cxrsynth.data.sources.local import import_local
-    from cxrsynth.synthesis.archive import (
+    from cxrsynth.synthesis.archive_writer import (
         CSV_NAME,
+        PRIVACY_RECORD,
         archive_table,
         read_archive,
+        read_privacy_record,
         write_archive,
     )
 
@@ -186,6 +188,12 @@ def test_archive_round_trips_through_the_projects_loaders(tmp_path):
     images = rng.integers(0, 256, (12, 16, 16), dtype=np.uint8)
     shards = write_archive(tmp_path / "archive", images, table, shard_images=5)
     assert shards == ["images_001.tar", "images_002.tar", "images_003.tar"]
+    assert read_privacy_record(tmp_path / "archive") is None  # no filter, no record
+    record = {"applied": True, "replaced_patients": 1, "thresholds": {"pixel": 0.5}}
+    write_archive(tmp_path / "filtered", images, table, shard_images=5, privacy_record=record)
+    assert read_privacy_record(tmp_path / "filtered") == record
+    assert (tmp_path / "filtered" / PRIVACY_RECORD).read_text() == (
+        '{\n  "applied": true,\n  "replaced_patients": 1,\n  "thresholds": {\n    "pixel": 0.5\n  }\n}\n')
 
     clean, report = read_data_entry(tmp_path / "archive" / CSV_NAME)
     assert report.rejects == [] and len(clean) == 12
@@ -233,15 +241,36 @@ def test_prevalence_thresholds_label_as_often_as_the_source():
     assert abs(rates[0] - 0.1) < 0.005 and abs(rates[1] - 0.5) < 0.005 and cut[2] == 0.5
 
 
-def test_resized_synthetic_images_match_what_the_classifier_sees():
-    from cxrsynth.models.classifier import resize_to, resize_uint8
+def test_table2_is_written_as_metrics_markdown_and_bars_in_its_fixed_order(tmp_path):
+    from cxrsynth.config.classifier import ClassifierParams
+    from cxrsynth.synthesis.synthetic_auroc import (
+        TABLE2_HEADING,
+        synthetic_recipe,
+        table2,
+        table2_bars,
+        table2_document,
+        table2_figure,
+        table2_markdown,
+        table2_metrics,
+    )
 
-    images = np.random.default_rng(0).integers(0, 256, (3, 32, 32), dtype=np.uint8)
-    assert resize_uint8(images, 32) is images
-    for size in (16, 64):
-        small = resize_uint8(images, size)
-        assert small.shape == (3, size, size) and small.dtype == np.uint8
-        seen = resize_to(torch.from_numpy(images).unsqueeze(1), size)[:, 0].numpy()
-        assert np.abs(small / 255.0 - seen).max() <= 0.5 / 255 + 1e-6
-    # shrinking averages 2x2 blocks
-    assert resize_uint8(images, 16)[0, 0, 0] == round(images[0, :2, :2].mean())
+    base = ClassifierParams(max_epochs=6, seed=3)
+    assert (synthetic_recipe(base, 0, None).seed, synthetic_recipe(base, 0, None).max_epochs) == (0, 6)
+    assert synthetic_recipe(base, 1, 9).max_epochs == 9 and base.max_epochs == 6  # the real recipe is left alone
+    columns = {col: {"auroc": {n: 0.5 + 0.01 * i + 0.1 * k for i, n in enumerate(LABELS)}, "auroc_macro": 0.6 + k / 10,
+                     "auroc_macro_classes": 15 - k} for k, col in enumerate(("embedded", "class_generated", "real"))}
+    table = table2(columns)
+    metrics = table2_metrics(table, {"embedded": "imagenet"}, {"embedded": 10, "class_generated": 12}, 7,
+                             synthetic_recipe(base, 0, 2))
+    assert list(metrics) == ["per_class", "macro", "macro_classes", "train_images", "test_images", "input_size",
+                             "max_epochs", "weights"]
+    assert list(metrics["per_class"]) == list(LABELS) and metrics["macro"] == {"embedded": 0.6, "class_generated": 0.7,
+                                                                             "real": 0.8}
+    assert metrics["macro_classes"]["real"] == 13 and metrics["max_epochs"] == 2 and metrics["test_images"] == 7
+    assert table2_document(table) == f"{TABLE2_HEADING}\n\n{table2_markdown(table)}"
+    bars = table2_bars(table, columns)
+    assert list(bars.columns) == ["bar", "class", "training", "auroc"] and len(bars) == 3 * (len(LABELS) + 1)
+    assert bars.iloc[-1].tolist() == ["macro | real", "macro", "real", 0.8]
+    assert bars.iloc[1].tolist() == [f"{LABELS[0]} | class_generated", LABELS[0], "class_generated", 0.6]
+    table2_figure(table, columns, tmp_path / "t2.png")
+    assert (tmp_path / "t2.png").stat().st_size > 0

@@ -2,9 +2,8 @@
 
 A stage reports the user's mistakes (``cxrsynth.errors.CxrsynthError``: bad params,
 malformed or missing inputs) and files the operating system cannot find or open in one
-line and exits 1. Anything else is a bug and keeps its full traceback. A stage given
-``--provenance FILE`` records there what ran it (device, versions) and every warning it
-raised, for the report.
+line and exits 1. Anything else is a bug and keeps its full traceback. Every stage records
+what ran it (device, versions) and every warning it raised, for the report, and its timings.
 """
 
 from __future__ import annotations
@@ -22,6 +21,9 @@ from pathlib import Path
 from cxrsynth.distributed import is_first_process
 from cxrsynth.errors import CxrsynthError
 from cxrsynth.io import write_json
+
+#: where every stage leaves its two records, relative to the repository root
+TIMINGS, PROVENANCE = "metrics/timings", "metrics/provenance"
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
@@ -66,18 +68,20 @@ def run_record(stage: str, warned: list[str]) -> dict:
     return record
 
 
-def stage_main(run: Callable[[argparse.Namespace], dict | None], parser: argparse.ArgumentParser) -> None:
+def stage_main(run: Callable[[argparse.Namespace], dict | None], parser: argparse.ArgumentParser,
+               name: str | Callable[[argparse.Namespace], str] | None = None) -> None:
     """Parse arguments and call ``run``; the user's errors exit 1 with one line on stderr.
 
-    Every stage also takes ``--timings FILE``. The wall-clock seconds of the run, and whatever
-    timings ``run`` returns (a dict, e.g. images/s), are printed and written there as JSON: a
-    file DVC does not hash, since timings differ on every run and would make two identical runs
-    give different ``dvc.lock`` files. ``--provenance FILE`` (a DVC output) gets ``run_record``."""
-    parser.add_argument("--timings", type=Path, default=None,
-                        help="JSON file for this run's timings (not a DVC output: timings differ run to run)")
-    parser.add_argument("--provenance", type=Path, default=None,
-                        help="JSON file recording the device, versions and warnings of this run (for the report)")
+    A run leaves two records, named after the stage (``name``: the script's name by default, or a
+    function of the arguments for a ``foreach`` stage, e.g. ``baselines/fc_gan``), under the
+    working directory, which DVC makes the repository root:
+
+    - ``metrics/timings/<name>.json``: the run's wall-clock seconds and whatever ``run`` returns
+      (a dict, e.g. images/s), also printed. Neither DVC nor git tracks it: timings differ on
+      every run and would make two identical runs give different ``dvc.lock`` files.
+    - ``metrics/provenance/<name>.json`` (a DVC output in git): ``run_record``."""
     args = parser.parse_args()
+    stage = name(args) if callable(name) else (name or Path(sys.argv[0]).stem)
     warnings.formatwarning = _one_line_warning
     log = _WarningLog()
     warnings.showwarning = log
@@ -93,9 +97,6 @@ def stage_main(run: Callable[[argparse.Namespace], dict | None], parser: argpars
     if not is_first_process():  # under DDP, global rank 0 alone reports
         return
     timings = {"seconds": round(time.perf_counter() - start, 1), **timings}
-    stage = Path(sys.argv[0]).stem
     print(f"{stage}: " + ", ".join(f"{k} {v}" for k, v in timings.items() if not isinstance(v, dict)))
-    if args.timings is not None:
-        write_json(args.timings, {"stage": stage, **timings})
-    if args.provenance is not None:
-        write_json(args.provenance, run_record(stage, log.seen))
+    write_json(Path(TIMINGS) / f"{stage}.json", {"stage": stage, **timings})
+    write_json(Path(PROVENANCE) / f"{stage}.json", run_record(stage, log.seen))

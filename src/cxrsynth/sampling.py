@@ -15,7 +15,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from cxrsynth.errors import MissingInputError
-from cxrsynth.training.gan_config import GANConfig, build_networks
+from cxrsynth.models.gan import GANConfig, build_networks
 
 
 def load_generator(folder: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, GANConfig]:

@@ -1,5 +1,6 @@
 """The baselines table: one row per system (the main pipeline's PGGAN first), its markdown, and
-paper 004's D-loss claim tested on the configurations of its Table I."""
+paper 004's D-loss claim tested on the configurations of its Table I; the rows' samples and this
+run's measured timings, read back for the table's figures and its measured copy."""
 
 from __future__ import annotations
 
@@ -59,6 +60,55 @@ def d_loss_claim(frame: pd.DataFrame, paper: str = "004") -> dict:
             "held": bool(held), "criterion": f"r(FID, mean D loss) <= {CLAIM_R}",
             "best_fid": rows.loc[rows["fid_classifier"].idxmin(), "system"],
             "highest_mean_d_loss": rows.loc[rows["d_loss_mean"].idxmax(), "system"]}
+
+
+def batch_norm_saving(memory: pd.DataFrame) -> dict:
+    """The smallest and largest share (%) of a training step's memory that dropping batch norm saves, over
+    the configurations of the memory stage's table (``memory``), beside paper 004's range."""
+    with_bn = memory[memory["batch_norm"]].set_index(["network", "resolution", "width"])["total"]
+    without = memory[~memory["batch_norm"]].set_index(["network", "resolution", "width"])["total"]
+    saving = 100 * (1 - without / with_bn)
+    return {"min": round(float(saving.min()), 2), "max": round(float(saving.max()), 2), "paper_004": [1.2, 7.0]}
+
+
+def summary(frame: pd.DataFrame, claim: dict, memory: pd.DataFrame) -> dict:
+    """What the table says, as ``metrics/baselines.json`` holds it: the rows, the D-loss claim and the
+    batch-norm memory saving (``memory``: the memory stage's table)."""
+    return {
+        "rows": json.loads(frame.to_json(orient="records")),
+        "d_loss_claim": claim,
+        "batch_norm_memory_saving_pct": batch_norm_saving(memory),
+        "note": "demo numbers come from rendered phantoms, not clinical images",
+    }
+
+
+def read_timings(timings_dir: Path, systems, gan_timings: Path) -> dict[str, dict]:
+    """This run's measured timings by row: each system's stage timings in ``timings_dir/<name>.json`` where
+    present, and the main pipeline's PGGAN's images/s of its last (final-resolution) phase from
+    ``gan_timings`` (the train_gan stage's timings) when that file exists."""
+    timings = {}
+    for name in systems:
+        path = Path(timings_dir) / f"{name}.json"
+        if path.exists():
+            timings[name] = json.loads(path.read_text())
+    if Path(gan_timings).exists():
+        rates = json.loads(Path(gan_timings).read_text()).get("img_per_s") or {}
+        if rates:
+            timings["pggan"] = {"img_per_s": list(rates.values())[-1]}
+    return timings
+
+
+def samples_path(folder: Path, name: str) -> Path:
+    """Where row ``name``'s samples are under ``folder`` (data/baselines): ``pggan/<name>.npz`` for the
+    PGGAN rows, ``<name>/samples.npz`` for a system."""
+    if name in PGGAN_ROWS:
+        return Path(folder) / "pggan" / f"{name}.npz"
+    return Path(folder) / name / "samples.npz"
+
+
+def read_samples(folder: Path, systems) -> dict[str, np.ndarray]:
+    """Every row's samples (uint8 (N, r, r)), by row name, in the order of ``systems``."""
+    return {name: np.load(samples_path(folder, name))["images"] for name in systems}
 
 
 def _fmt(value, digits: int = 3) -> str:

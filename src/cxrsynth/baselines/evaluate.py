@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def sample_fid(images: np.ndarray, extractors: list[Extractor], real: dict[str, 
 def gan_train_auroc(images: np.ndarray, labels: np.ndarray, test: tuple[np.ndarray, np.ndarray], params,
                     val_fraction: float, seed: int, work_dir: Path, weights_dir: Path | None) -> dict:
     """Test AUROC on real images of the classifier recipe ``params`` trained on (images, labels)."""
-    from cxrsynth.synthesis.evaluation import (
+    from cxrsynth.synthesis.synthetic_auroc import (
         train_on_synthetic,  # Lightning: only when training
     )
 
@@ -106,6 +107,18 @@ class Judge:
             "gan_train_auroc": gan_train_auroc(images, train_labels, self.test, self.gan_train, self.val_fraction,
                                                self.gan_train.seed, work_dir, self.weights_dir),
         }
+
+    def measure(self, images: np.ndarray, conditions: np.ndarray | None, name: str) -> dict:
+        """As calling the judge, with a temporary work folder (``baseline-<name>-...``) removed after."""
+        with tempfile.TemporaryDirectory(prefix=f"baseline-{name}-") as work:
+            return self(images, conditions, Path(work))
+
+
+def gan_train_params(classifier, common):
+    """The GAN-train recipe: the ``classifier`` section (a ``ClassifierParams``) with the architecture, epochs
+    and seed of ``common.gan_train`` (``common``: the baselines' ``CommonParams``)."""
+    return classifier.model_copy(update={"arch": common.gan_train.arch, "max_epochs": common.gan_train.max_epochs,
+                                         "seed": common.gan_train.seed})
 
 
 def load_judge(store_dir: Path, split_csv: Path, classifier_dir: Path, real_dir: Path, gan_train, val_fraction: float,

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from cxrsynth.baselines.systems import BaselineConfig, build_networks, build_optimiser
-from cxrsynth.baselines.vae import elbo_loss
+from cxrsynth.models.vae import elbo_loss
 from cxrsynth.training.ema import update_ema
 from cxrsynth.training.gan_losses import (
     bce_d_loss,

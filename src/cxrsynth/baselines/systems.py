@@ -8,13 +8,12 @@ import torch
 from torch import nn
 
 from cxrsynth.baselines.adas import Adas
-from cxrsynth.baselines.cgan import CGANDiscriminator, CGANGenerator
-from cxrsynth.baselines.conv_gan import ConvCritic, ConvGenerator
-from cxrsynth.baselines.fc_gan import FCDiscriminator, FCGenerator
-from cxrsynth.baselines.vae import VAEDecoder, VAEEncoder
 from cxrsynth.labels import LABELS
+from cxrsynth.models.cgan import CGANDiscriminator, CGANGenerator
+from cxrsynth.models.conv_gan import ConvCritic, ConvGenerator
 from cxrsynth.models.dcgan import DCGANDiscriminator, DCGANGenerator
-from cxrsynth.training.gan_schedule import ProgressiveSchedule
+from cxrsynth.models.fc_gan import FCDiscriminator, FCGenerator
+from cxrsynth.models.vae import VAEDecoder, VAEEncoder
 
 
 @dataclass
@@ -46,9 +45,11 @@ class BaselineConfig:
     log_every: int = 20
     n_samples: int = 64  # fixed latents of the sample grids
 
-    def schedule(self) -> ProgressiveSchedule:
-        """One phase at one resolution: no growing, no fade-in."""
-        return ProgressiveSchedule([self.resolution], [0], [self.images], [self.batch_size])
+    def schedule_lists(self) -> dict[str, list[int]]:
+        """The training schedule (``training.gan_schedule.ProgressiveSchedule``'s keyword arguments):
+        one phase at one resolution, no growing, no fade-in."""
+        return {"resolutions": [self.resolution], "fade_images": [0], "stable_images": [self.images],
+                "batch_sizes": [self.batch_size]}
 
     @property
     def resolutions(self) -> list[int]:

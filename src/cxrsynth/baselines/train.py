@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import resource
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +59,18 @@ def peak_memory_mib(device: torch.device) -> dict:
     if device.type == "cuda":
         return {"what": "cuda max_memory_allocated", "mib": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)}
     return {"what": "process peak RSS", "mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def single_device_trainer(device: torch.device) -> dict:
+    """Lightning Trainer arguments for a baseline run: one device of ``device``'s type, deterministic."""
+    return {"accelerator": "gpu" if device.type == "cuda" else "cpu", "devices": 1, "deterministic": True}
+
+
+def store_labels(store_dir: Path) -> np.ndarray:
+    """(N, 15) uint8 label sets of the store's images in row order (the conditions the conditional GAN
+    is sampled with)."""
+    table = ImageStore(store_dir).table.sort_values("row")
+    return table[list(LABELS)].to_numpy(dtype=np.uint8)
 
 
 def train_system(store_dir: Path, config: BaselineConfig, per_class: bool, checkpoint_dir: Path, checkpoint_every: int,
@@ -156,6 +168,3 @@ def sample_system(generators: dict[str, torch.nn.Module], config: BaselineConfig
             labels.append(one_hot)
     return np.concatenate(images), np.concatenate(labels)
 
-
-def config_dict(config: BaselineConfig) -> dict:
-    return json.loads(json.dumps(asdict(config)))

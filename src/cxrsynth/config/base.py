@@ -8,6 +8,7 @@ depends only on the sections it reads and this base.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -15,7 +16,7 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 from ruamel.yaml import YAML
 
-from cxrsynth.errors import ParamsError
+from cxrsynth.errors import MissingInputError, ParamsError
 
 
 class Section(BaseModel):
@@ -71,3 +72,23 @@ def parse_section(params: dict[str, Any], model: type[T], source: str = "params.
 def load_section(model: type[T], path: str | os.PathLike = "params.yaml") -> T:
     """Read ``path`` and return its validated section ``model.section``."""
     return parse_section(read_params(path), model, source=str(path))
+
+
+def load_validated(model: type[T], path: str | os.PathLike, made_by: str = "run the params stage") -> T:
+    """The section ``model`` that a params stage validated and wrote to ``path`` (JSON).
+
+    Raises MissingInputError naming the file and ``made_by`` (what makes it) when it is absent, and
+    ParamsError with a one-line message naming the file and key when its content does not validate."""
+    path = Path(path)
+    if not path.exists():
+        raise MissingInputError(f"{path}: not found ({made_by})")
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ParamsError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a JSON object of params")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as err:
+        raise ParamsError(_format_error(model.section or path.stem, err, str(path))) from None

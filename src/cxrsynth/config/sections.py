@@ -14,13 +14,13 @@ from cxrsynth.config.prevalence import PrevalenceParams
 from cxrsynth.config.privacy import PrivacyParams
 from cxrsynth.config.reader_study import ReaderStudyParams
 from cxrsynth.config.split import SplitParams
-from cxrsynth.config.synth import SynthParams
+from cxrsynth.config.synthetic_auroc import SyntheticAurocParams
 from cxrsynth.errors import ParamsError
 
 SECTIONS: dict[str, type[Section]] = {
     model.section: model
     for model in (DataParams, PrepareParams, SplitParams, ClassifierParams, GANParams, FIDParams,
-                  PrevalenceParams, PrivacyParams, ArchiveParams, EmbedParams, SynthParams, ReaderStudyParams)
+                  PrevalenceParams, PrivacyParams, ArchiveParams, EmbedParams, SyntheticAurocParams, ReaderStudyParams)
 }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from cxrsynth.resize import pillow_box
+
 
 def to_grey(image: Image.Image) -> tuple[np.ndarray, str]:
     """Return (uint8 H x W array, how) for an opened Pillow image.
@@ -56,7 +58,7 @@ def area_pyramid(grey: np.ndarray, size: int, min_size: int = 4) -> dict[int, np
     Levels are computed in float from the level above and rounded once each, so every level
     is the exact area average of the original pixels (up to one rounding).
     """
-    top = Image.fromarray(square_pad(grey)).convert("F").resize((size, size), Image.Resampling.BOX)
+    top = pillow_box(Image.fromarray(square_pad(grey)).convert("F"), size)
     level = np.asarray(top, dtype=np.float32)
     pyramid = {}
     res = size

@@ -1,4 +1,4 @@
-"""The train/val/test images of the patient split, read from the prepared image store.
+"""The train/val/test images of the patient split (``data.patient_split``), read from the prepared image store.
 
 Free of Lightning: scoring stages read held-out images with ``split_datasets``;
 ``training.datamodule`` wraps the same datasets in loaders for training.
@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from cxrsynth.data.patient_split import PatientSplit
 from cxrsynth.data.store import ImageStore
 from cxrsynth.errors import InputError
 from cxrsynth.labels import LABELS
@@ -36,13 +37,15 @@ class StoreDataset(Dataset):
         return torch.from_numpy(out).unsqueeze(1)
 
 
-def split_datasets(store: ImageStore, split: pd.DataFrame, input_size: int,
+def split_datasets(store: ImageStore, split: PatientSplit | pd.DataFrame, input_size: int,
                    in_memory_limit: float = 2.0 * 2**30) -> dict[str, StoreDataset]:
-    """``{"train", "val", "test"}`` datasets at stored level ``input_size``; labels in LABELS order.
+    """``{"train", "val", "test"}`` datasets at stored level ``input_size`` (the split's
+    ``store_rows``, in store order); labels in LABELS order. ``split`` may be split.csv's table.
     A level of at most ``in_memory_limit`` bytes is read into memory in one pass."""
     if input_size not in store.sizes:
         raise InputError(f"classifier.input_size: {input_size} is not a stored level {store.sizes}")
-    table = store.table.merge(split[["image", "split"]], on="image", how="inner", validate="1:1")
+    split = split if isinstance(split, PatientSplit) else PatientSplit(split)
+    table = split.store_rows(store.table)
     images = store.images(input_size)
     if images.nbytes <= in_memory_limit:  # small levels: one sequential read, no random memmap access
         images = np.asarray(images)

@@ -33,7 +33,7 @@ BUNDLE_FILE = "bundle.json"
 FORMAT = 1
 GENERATOR_FILES = ("config.json", "generator.pt")
 CLASSIFIER_FILES = ("config.json", "model.pt", "thresholds.json")
-#: The ``archive`` params that class optimisation and local sampling read (``synthesis.build``).
+#: The ``archive`` params that class optimisation and local sampling read (``synthesis.archive_builder``).
 SETTINGS = ("scorer", "severity_mean", "severity_std", "step_size", "optimiser", "batch_size", "max_steps",
             "max_attempts", "retries", "truncation", "parallel_restarts", "local_std", "label_thresholds", "seed")
 

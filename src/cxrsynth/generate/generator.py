@@ -5,7 +5,7 @@
 
 ``n`` films are split as evenly as possible over the labels (the first labels get one more when
 ``n`` does not divide). Each synthetic patient is one class-optimised latent (Algorithm 1, with
-the archive's retries: ``synthesis.build.generate_patients``) and ``follow_ups`` films sampled
+the archive's retries: ``synthesis.archive_builder.generate_patients``) and ``follow_ups`` films sampled
 around it; every film is labelled by the bundle's labeller at the archive's cut-offs. A patient
 whose optimisation did not converge gives no film: the result says how many converged.
 """
@@ -25,8 +25,8 @@ from cxrsynth.generate.bundle import Bundle, read_bundle
 from cxrsynth.labels import LABELS, UnknownLabelError, canonical_label
 from cxrsynth.runtime import resolve_device
 from cxrsynth.sampling import load_generator
-from cxrsynth.synthesis.archive import archive_table, write_archive
-from cxrsynth.synthesis.build import generate_patients
+from cxrsynth.synthesis.archive_writer import archive_table, write_archive
+from cxrsynth.synthesis.archive_builder import generate_patients
 from cxrsynth.synthesis.scorers import Scorer, load_scorer
 
 
@@ -114,7 +114,7 @@ class GeneratedFilms:
 
     def save(self, out_dir: str | Path, shard_images: int = 10_000) -> Path:
         """Write the films in NIH's layout (``images_NNN.tar`` + ``Data_Entry_synthetic.csv``,
-        ``synthesis.archive.write_archive``) with a ``README.md`` card (``synthesis.card``), atomically: ``out_dir`` is
+        ``synthesis.archive_writer.write_archive``) with a ``README.md`` card (``synthesis.card``), atomically: ``out_dir`` is
         replaced whole or left as it was. Returns ``out_dir``."""
         from cxrsynth.generate.films_card import films_facts
         from cxrsynth.io import atomic_dir

@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from cxrsynth.data.patient_split import PatientSplit
 from cxrsynth.errors import InputError
 from cxrsynth.labels import FINDINGS, LABELS, NO_FINDING
 from cxrsynth.metrics.extractors import Extractor
@@ -162,9 +163,9 @@ def embed_2d(distances: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
 
 def real_table(store, split_csv) -> pd.DataFrame:
-    """The store's table joined with the split (``split``, ``fid_half``), in store order."""
-    split = pd.read_csv(split_csv, usecols=["image", "split", "fid_half"])
-    return store.table.merge(split, on="image", how="inner", validate="1:1")
+    """The store's table joined with the split (``split``, ``fid_half``), in store order
+    (``PatientSplit.store_rows``: stored images the split does not list are left out)."""
+    return PatientSplit.read(split_csv).store_rows(store.table, fid_half=True)
 
 
 def save_real_features(out_dir, table: pd.DataFrame, moments: dict[str, GroupMoments],

@@ -1,1 +1,2 @@
-"""Networks: the DenseNet-121 classifier (and, later, the generators)."""
+"""Networks: every generator (``gan``: the PGGAN and DCGAN with their config; the baselines'
+``fc_gan``, ``cgan``, ``conv_gan``, ``vae``), the classifiers and the re-purposed discriminator."""

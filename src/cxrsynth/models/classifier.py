@@ -17,7 +17,6 @@ import re
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -25,6 +24,7 @@ from torchvision.models import densenet121, resnet18
 
 from cxrsynth.errors import MissingInputError
 from cxrsynth.models.weights import find_weights
+from cxrsynth.resize import resize_to  # the classifier's input resize (also imported from here)
 
 #: The files torchvision's ``IMAGENET1K_V1`` weights download into the hub cache, by architecture.
 IMAGENET_FILES = {"densenet121": "densenet121-a639ec97.pth", "resnet18": "resnet18-f37072fd.pth"}
@@ -140,24 +140,6 @@ def penultimate_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     stage's classifier features)."""
     features = torch.relu(model.features(x))
     return torch.flatten(nn.functional.adaptive_avg_pool2d(features, 1), 1)
-
-
-def resize_to(images: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 (N, 1, r, r) → float [0, 1] at ``size`` (area when shrinking, bilinear when enlarging)."""
-    x = images.float() / 255.0 if images.dtype == torch.uint8 else images
-    if x.shape[-1] == size:
-        return x
-    if x.shape[-1] > size:
-        return F.interpolate(x, size=(size, size), mode="area")
-    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-
-
-def resize_uint8(images: np.ndarray, size: int) -> np.ndarray:
-    """(N, r, r) uint8 → (N, size, size) uint8, resized as the classifier resizes; unchanged at that size."""
-    if images.shape[-1] == size:
-        return images
-    x = resize_to(torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1), size)
-    return (x * 255.0).round().clamp(0, 255).to(torch.uint8)[:, 0].numpy()
 
 
 @torch.no_grad()

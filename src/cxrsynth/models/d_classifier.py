@@ -17,10 +17,10 @@ from torch import nn
 
 from cxrsynth.errors import InputError
 from cxrsynth.models.classifier import GREY_MEAN, GREY_STD
+from cxrsynth.models.gan import GANConfig, build_networks
 from cxrsynth.models.layers import EqualizedLinear, MinibatchStdDev
 from cxrsynth.models.pggan import PGGANDiscriminator
 from cxrsynth.models.saved_classifier import read_saved_classifier
-from cxrsynth.training.gan_config import GANConfig, build_networks
 
 
 class DiscriminatorHead(nn.Module):

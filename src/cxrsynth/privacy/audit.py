@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from cxrsynth.metrics.extractors import Extractor
 from cxrsynth.privacy.encoder import PatientEncoder
+from cxrsynth.resize import resize_uint8_half_up
 
 CRITERIA = ("verifier", "pixel", "feature")
 
@@ -112,16 +113,6 @@ def calibrate(nearest: Nearest, false_match_rate: float, distance_percentile: fl
                       len(nearest), false_match_rate, distance_percentile, verifier_not_used_because)
 
 
-def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 (N, r, r) images at ``size`` x ``size`` (area average down, bilinear up); unchanged if already."""
-    if images.shape[-1] == size or not len(images):
-        return images
-    x = images[:, None].float()
-    mode = "area" if images.shape[-1] > size else "bilinear"
-    x = torch.nn.functional.interpolate(x, size=(size, size), mode=mode, **({} if mode == "area" else {"align_corners": False}))
-    return (x + 0.5).floor_().clamp_(0, 255).to(torch.uint8)[:, 0]  # halves round up, as Pillow's box filter
-
-
 def _best(query: torch.Tensor, reference: torch.Tensor, largest: bool, blocked: torch.Tensor | None,
           norms: torch.Tensor | None = None, exact_rows=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Best reference match of each query row: highest dot product, or (given the reference rows'
@@ -171,7 +162,7 @@ class Auditor:
     def represent(self, images: torch.Tensor | np.ndarray, desc: str | None = None) -> tuple[torch.Tensor, ...]:
         """(verifier embeddings, flattened pixels in [0, 1], classifier features) on the device, of uint8
         images (N, r, r) resized to the reference's side when they differ; embeddings (N, 0) without an encoder."""
-        images = resize_uint8(torch.as_tensor(images), self.reference_images.shape[-1])
+        images = resize_uint8_half_up(torch.as_tensor(images), self.reference_images.shape[-1])
         parts = []
         for i in tqdm(range(0, len(images), self.batch_size), desc=desc or "", unit="batch", disable=desc is None):
             chunk = images[i : i + self.batch_size].to(self.device)

@@ -1,4 +1,9 @@
-"""``privacy.png``: where the archive sits between new patients and the training set, and the closest pairs."""
+"""``privacy.png``: where the archive sits between new patients and the training set, and the closest pairs.
+
+``audit_figure`` draws it for the privacy stage from the audit (``privacy.summaries.audit_populations``):
+the pairs are the archive images closest to a training film by the verifier, or by pixels when the
+verifier is not used.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ import numpy as np
 
 from cxrsynth.plots import _save, plt
 from cxrsynth.privacy.audit import CRITERIA, Nearest, Thresholds
+from cxrsynth.privacy.summaries import PopulationAudit, closest_pairs
+from cxrsynth.privacy.audit_inputs import AuditSetup
 
 _TITLES = {"verifier": "verifier score (higher: same patient)", "pixel": "pixel distance to nearest",
            "feature": "classifier-feature distance to nearest"}
@@ -57,3 +64,25 @@ def privacy_figure(populations: dict[str, Nearest], thresholds: Thresholds, pair
                 ax.set_title(caption, fontsize=7)
     fig.suptitle(title, fontsize=10)
     _save(fig, path)
+
+
+def audit_title(flagged: int, images: int, pairs: int, verifier_auc: float | None, not_used_because: str | None) -> str:
+    """The figure's title: the archive's flagged images, the verifier's test AUC (or why it is not
+    used) and what the ``pairs`` at the bottom are."""
+    used = not_used_because is None
+    verifier = f"verifier test AUC {verifier_auc}; " if used else f"verifier not used: {not_used_because};\n"
+    return ("Privacy audit (on the embedded demo: phantoms, not clinical data): archive flagged "
+            f"{flagged} of {images}; {verifier}bottom: the {pairs} archive images "
+            f"{'the verifier finds closest to' if used else 'nearest in pixels to'} a training film")
+
+
+def audit_figure(setup: AuditSetup, audit: PopulationAudit, archive_images: np.ndarray, pairs: int,
+                 path: str | os.PathLike) -> None:
+    """``privacy_figure`` of the audit: every population's histograms and the ``pairs`` archive images
+    closest to a training film (``privacy.summaries.closest_pairs``), titled by ``audit_title``."""
+    by = "verifier" if setup.verifier_used else "pixel"
+    shown = closest_pairs(setup.auditor, archive_images, audit.nearest["archive"], pairs, by)
+    title = audit_title(audit.reports["archive"]["flagged_images"], len(archive_images), len(shown),
+                        setup.verifier["test_auc"] if setup.verifier_used else None,
+                        setup.thresholds.verifier_not_used_because)
+    privacy_figure(audit.nearest, setup.thresholds, shown, path, title)

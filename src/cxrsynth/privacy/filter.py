@@ -6,6 +6,10 @@ fresh latents, and the new images are audited in turn, for up to ``rounds`` roun
 replacement whose optimisation fails is tried again in the next round. Patients still flagged
 or unreplaced after the last round are dropped, and the archive's shortfall limit applies to
 what is left; replacing more than ``max_replaced_fraction`` of the patients fails outright.
+
+``audited_filter`` wires it for the archive stage: the check is the audit's (``privacy.audit_inputs``),
+the regeneration ``synthesis.archive_builder.generate_patients`` with the archive's generator and scorers
+(``regenerator``).
 """
 
 from __future__ import annotations
@@ -17,15 +21,21 @@ import numpy as np
 import pandas as pd
 import torch
 
+from cxrsynth.config.archive import ArchiveParams
+from cxrsynth.config.privacy import PrivacyParams
 from cxrsynth.errors import CxrsynthError
 from cxrsynth.labels import LABELS
-from cxrsynth.synthesis.archive import label_strings
-from cxrsynth.synthesis.build import ArchiveBuild, Delivered
+from cxrsynth.privacy.audit_inputs import AuditSetup
+from cxrsynth.synthesis.archive_writer import label_strings
+from cxrsynth.synthesis.archive_builder import ArchiveBuild, Delivered, check_shortfall, generate_patients
+from cxrsynth.synthesis.scorers import Scorer
 
 #: images -> (per image: flagged?, per image and criterion: flagged?)
 Check = Callable[[np.ndarray], tuple[np.ndarray, dict[str, np.ndarray]]]
 #: (target class per patient, images per patient, seed) -> (converged?, the converged patients)
 Regenerate = Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, Delivered]]
+#: Added to ``archive.seed``: the replacements' follow-up noise, and the seed of their optimisation rounds.
+NOISE_SEED, ROUNDS_SEED = 2, 50_000
 
 
 class PrivacyFilterError(CxrsynthError):
@@ -109,3 +119,39 @@ def filter_archive(build: ArchiveBuild, check: Check, regenerate: Regenerate, ro
         table, images = table[~drop].reset_index(drop=True), images[~drop]
         z_star = z_star[torch.as_tensor(~np.isin(order, pending))]
     return replace(build, table=table, images=images, z_star=z_star, planned=planned), record
+
+
+def audit_check(setup: AuditSetup) -> Check:
+    """The filter's check: each image's nearest training images (``setup.auditor``), flagged by
+    ``setup.thresholds``."""
+    def check(images):
+        flags = setup.thresholds.flags(setup.auditor.nearest(images, desc="privacy audit"))
+        return flags["any"], {k: v for k, v in flags.items() if k != "any"}
+
+    return check
+
+
+def regenerator(generator: torch.nn.Module, resolution: int, scorer: Scorer, labeller: Scorer,
+                params: ArchiveParams, device: torch.device | str) -> Regenerate:
+    """The filter's regeneration: ``generate_patients`` as the archive's build makes patients, with
+    its own follow-up noise (seeded ``params.seed + NOISE_SEED``, drawn from call to call)."""
+    noise = torch.Generator(device=device).manual_seed(params.seed + NOISE_SEED)
+
+    def regenerate(classes, counts, seed):
+        result, made = generate_patients(generator, resolution, scorer, labeller, classes, counts, params,
+                                         seed, noise)
+        return result.success, made
+
+    return regenerate
+
+
+def audited_filter(build: ArchiveBuild, setup: AuditSetup, regenerate: Regenerate, params: ArchiveParams,
+                   privacy: PrivacyParams) -> tuple[ArchiveBuild, dict]:
+    """``filter_archive`` with the audit's check (``audit_check``), ``privacy.filter_rounds`` rounds
+    and ``privacy.max_replaced_fraction``, then the archive's shortfall limit on what is left
+    (``ShortfallError``). Returns the filtered build and the record the archive keeps
+    (``{"applied": True, ...the FilterRecord..., "thresholds": ...}``)."""
+    build, record = filter_archive(build, audit_check(setup), regenerate, privacy.filter_rounds,
+                                   privacy.max_replaced_fraction, params.seed + ROUNDS_SEED)
+    check_shortfall(build.planned, params.size, params.max_shortfall)
+    return build, {"applied": True, **record.as_dict(), "thresholds": setup.thresholds.as_dict()}

@@ -255,3 +255,16 @@ def read_answers(path: str | Path) -> tuple[str, list[tuple]]:
     if study is None:
         raise InputError(f"{path}: not a reader-study answers database (no study ID)")
     return study[0], rows
+
+
+def human_answers(path: str | Path, study_id: str) -> list[tuple]:
+    """Rows of ``read_answers`` given by the human readers who submitted, in the database at ``path``
+    (none when it does not exist); InputError when it holds answers to another study than ``study_id``."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    answered, rows = read_answers(path)
+    if answered != study_id:
+        raise InputError(f"{path}: answers to study {answered}, but the design is now study {study_id} "
+                         "(the films changed upstream); move the file away or set reader_study.answers")
+    return [row for row in rows if row[1] == "human"]

@@ -214,11 +214,3 @@ class Design:
                 (out / IMAGES_DIR / f"{image_id}.png").write_bytes(png)
             _write_design(out / DESIGN_FILE, self._meta, self._rows, None)
 
-
-def load_truth(folder: str | Path) -> dict[str, str]:
-    """image ID -> 'real' | 'generated': for the analysis, never for the app."""
-    db = sqlite3.connect(f"file:{Path(folder) / DESIGN_FILE}?mode=ro", uri=True)
-    try:
-        return dict(db.execute("SELECT id, truth FROM images"))
-    finally:
-        db.close()

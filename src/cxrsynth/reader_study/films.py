@@ -8,13 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from PIL import Image
 
+from cxrsynth.data.patient_split import PatientSplit
 from cxrsynth.data.store import ImageStore
 from cxrsynth.errors import InputError
 from cxrsynth.reader_study.design import Films
-from cxrsynth.synthesis.archive import read_archive
+from cxrsynth.resize import pillow_resize
+from cxrsynth.synthesis.archive_writer import read_archive
 
 
 def real_films(store: str | Path, split_csv: str | Path, side: int) -> Films:
@@ -23,9 +24,7 @@ def real_films(store: str | Path, split_csv: str | Path, side: int) -> Films:
     if side not in images.sizes:
         raise InputError(f"reader_study.resolution: {side} px is not a stored level of {store} "
                          f"(stored: {images.sizes})")
-    split = pd.read_csv(split_csv, usecols=["image", "split"])
-    test = set(split.loc[split["split"] == "test", "image"])
-    table = images.table[images.table["image"].isin(test)]
+    table = PatientSplit.read(split_csv).store_rows(images.table, ("test",))
     return Films(images.read(side, table["row"].to_numpy()), table["image"].tolist())
 
 
@@ -44,7 +43,5 @@ def sampled_films(gan_folder: str | Path, n: int, side: int | None, seed: int) -
     resolution = config.resolutions[-1]
     images = sample_images(generator, latents(n, config.z_dim, seed), resolution)[:, 0].numpy()
     if side is not None and side != resolution:
-        down = side < resolution
-        filt = Image.Resampling.BOX if down else Image.Resampling.BILINEAR
-        images = np.stack([np.asarray(Image.fromarray(im).resize((side, side), filt)) for im in images])
+        images = np.stack([np.asarray(pillow_resize(Image.fromarray(im), side)) for im in images])
     return Films(images, [f"sample_{i:06d}" for i in range(n)])

@@ -24,6 +24,8 @@ import numpy as np
 import requests
 from PIL import Image
 
+from cxrsynth.resize import pillow_box
+
 Scorer = Callable[[np.ndarray], np.ndarray]  # (N, r, r) uint8 -> (N,) realness
 
 
@@ -56,7 +58,7 @@ def discriminator_scorer(gan_folder: str | Path) -> tuple[Scorer, int]:
     import torch
 
     from cxrsynth.sampling import load_discriminator_state, load_generator
-    from cxrsynth.training.gan_config import build_networks
+    from cxrsynth.models.gan import build_networks
 
     _, config = load_generator(gan_folder)
     _, discriminator = build_networks(config)
@@ -74,7 +76,7 @@ def discriminator_scorer(gan_folder: str | Path) -> tuple[Scorer, int]:
 
 def _film(content: bytes, side: int) -> np.ndarray:
     picture = Image.open(io.BytesIO(content)).convert("L")
-    return np.asarray(picture.resize((side, side), Image.Resampling.BOX))
+    return np.asarray(pillow_box(picture, side))
 
 
 def answer_study(base_url: str, token: str, grade: str, scorer: Scorer, side: int, noise: float,

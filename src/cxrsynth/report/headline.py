@@ -87,7 +87,7 @@ def headline(metrics: Metrics) -> dict:
         "figure6": {"labels_rarer_in_generated": len(rarer_in_generated(prevalence)),
                     "labels_compared": sum(not v.get("excluded") for v in prevalence["per_label"].values())},
         "archive": _archive(metrics.json("archive.json")),
-        "table2": _table2(metrics.json("synthetic_auroc.json")),
+        "synthetic_auroc": _table2(metrics.json("synthetic_auroc.json")),
         "privacy": _privacy(privacy),
         "reader_study": _reader_study(metrics.json("reader_study.json")),
     }

@@ -9,11 +9,8 @@ from pathlib import Path
 
 from cxrsynth.report.sources import Metrics
 
-PAPER = {"source": "NIH ChestX-ray14 (112,120 films, 30,805 patients)", "labels": "CheXNeXt relabelled subset",
-         "gan_resolution": 1024, "fid_extractor": "Inception-v3"}
 
-
-def read_params(folder: str | Path) -> dict[str, dict]:
+def validated_sections(folder: str | Path) -> dict[str, dict]:
     """The validated params sections the ``params`` stage wrote, by section."""
     return {p.stem: json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))}
 
@@ -61,7 +58,7 @@ def provenance(metrics: Metrics, params: dict[str, dict], stages: list[str], par
                  "split": {k: split[k] for k in ("train", "val", "test")}},
         "labels": "NIH NLP labels" if prepare["labels"]["labels"] == "nih" else "CheXNeXt relabelled (the paper's)",
         "sizes": {"stored": prepare["levels"], "classifier": classifier["input_size"], "gan": gan["resolution"],
-                  "fid": fid["resolution"], "table2": synth["input_size"]},
+                  "fid": fid["resolution"], "synthetic_auroc": synth["input_size"]},
         "params": {"file": params_file, "sections": len(params), "digest": digest},
         "revision": revision,
         "devices": devices,

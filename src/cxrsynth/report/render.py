@@ -59,7 +59,7 @@ def _provenance_rows(prov: dict) -> list[tuple[str, str]]:
         ("split", split),
         ("labels", prov["labels"]),
         ("image sizes", (f"stored {', '.join(map(str, sizes['stored']))} px; classifier {sizes['classifier']} px; "
-                        f"GAN {sizes['gan']} px; FID {sizes['fid']} px; Table 2 {sizes['table2']} px")),
+                        f"GAN {sizes['gan']} px; FID {sizes['fid']} px; Table 2 {sizes['synthetic_auroc']} px")),
         ("params", (f"{prov['params']['file']} ({prov['params']['sections']} validated sections, digest "
                    f"{prov['params']['digest']})")),
         ("git revision", prov["revision"]),

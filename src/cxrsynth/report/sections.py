@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cxrsynth.labels import LABELS
-from cxrsynth.reader_study import paper as reader_paper
-from cxrsynth.reference import TABLE1_FID, TABLE2_AUROC, TABLE2_AVERAGE
+from cxrsynth.paper import READER_STUDY_NOTE, READER_STUDY_RESULTS, TABLE1_FID, TABLE2_AUROC, TABLE2_AVERAGE
 from cxrsynth.report.blocks import Data, Figure, Note, Section, Table, Text
 from cxrsynth.report.figures import classifier_curves, gan_curves, phase_strip
 from cxrsynth.report.headline import rarer_in_generated
@@ -155,7 +154,7 @@ def fid_section(m: Metrics, ctx: Context) -> Section:
                      "of rows, not values.") if "inception" not in ctx.extractors else None,
                 Note(f"Images at {fid['resolution']} px; the paper's at full resolution.")
                 if fid["resolution"] < 256 else None,
-                Note(f"Left out of Table 1, Figure 5 and the MDS: "
+                Note("Left out of Table 1, Figure 5 and the MDS: "
                      + ", ".join(f"{k} ({n} image{'s' if n != 1 else ''})" for k, n in fid["labels_left_out"].items())
                      + f"; a Fréchet distance needs at least {fid['min_images_per_label']} images of a label.")
                 if fid.get("labels_left_out") else None),
@@ -238,7 +237,7 @@ def archive_mix_section(m: Metrics, ctx: Context) -> Section:
     ])
 
 
-def table2_section(m: Metrics, ctx: Context) -> Section:
+def synthetic_auroc_section(m: Metrics, ctx: Context) -> Section:
     synth = m.json("synthetic_auroc.json")
     embed = m.json("embed.json")
     columns = ("embedded", "class_generated", "real")
@@ -250,7 +249,7 @@ def table2_section(m: Metrics, ctx: Context) -> Section:
     table = pd.DataFrame(rows, index=[*columns, *(f"paper: {c}" for c in columns)]).T.rename_axis("label")
     ratio = synth["macro"]["class_generated"] / synth["macro"]["real"]
     paper_ratio = TABLE2_AVERAGE[1] / TABLE2_AVERAGE[2]
-    return Section("table2", "Classifiers trained on synthetic images, tested on real ones", "Table 2", [
+    return Section("synthetic_auroc", "Classifiers trained on synthetic images, tested on real ones", "Table 2", [
         Text(f"Class-generated training reaches {ratio:.0%} of the real-trained macro AUROC "
              f"({synth['macro']['class_generated']:.3f} against {synth['macro']['real']:.3f}; the paper: "
              f"{paper_ratio:.0%}). The embedded column regenerates {embed['images']:,} real images through an "
@@ -278,7 +277,7 @@ def reader_section(m: Metrics, ctx: Context) -> Section:
     def cell(value: dict | None) -> str:
         return DASH if not value else f"{value['rate']:.0%} ({value['ci'][0]:.0%}-{value['ci'][1]:.0%})"
 
-    table = pd.DataFrame({"paper (8 radiologists)": {names[k]: cell(v) for k, v in reader_paper.RESULTS.items()}})
+    table = pd.DataFrame({"paper (8 radiologists)": {names[k]: cell(v) for k, v in READER_STUDY_RESULTS.items()}})
     for key, title in (("human", "radiologists (this study)"), ("simulated_readers", "SIMULATED readers")):
         population = result[key]
         if population.get("readers"):
@@ -287,7 +286,7 @@ def reader_section(m: Metrics, ctx: Context) -> Section:
     return Section("reader", "Radiologist review: real or generated?", "section 4.4", [
         Text(f"{design['grids']} grids of {design['grid_size']} films and {design['pairs']} pairs at "
              f"{design['display_size']} px, {design['real_films']} real and {design['generated_films']} generated "
-             f"films, served by the reader-study app. {reader_paper.NOTE}"),
+             f"films, served by the reader-study app. {READER_STUDY_NOTE}"),
         *_notes(Note("SIMULATED: no radiologist has answered; the readers are the trained discriminator "
                      "answering through the app. These numbers say how separable the critic finds the films, "
                      "not how realistic they look to a radiologist.") if result["simulated"] else None,
@@ -360,7 +359,7 @@ def baselines_section(m: Metrics, ctx: Context) -> Section:
 
 
 SECTIONS = (data_section, split_section, classifier_section, gan_section, fid_section, prevalence_section,
-            archive_examples_section, archive_mix_section, table2_section, reader_section, privacy_section,
+            archive_examples_section, archive_mix_section, synthetic_auroc_section, reader_section, privacy_section,
             baselines_section)
 
 

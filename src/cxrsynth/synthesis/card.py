@@ -1,4 +1,4 @@
-"""The dataset card (``README.md``) inside every synthetic archive, and the real-vs-generated figure.
+"""The dataset card (``README.md``) inside every synthetic archive.
 
 The card is a Hugging Face-style dataset card: YAML front matter (pretty_name, license,
 task_categories, tags, size_categories, the shards as the default config), then Markdown: that
@@ -22,13 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageDraw, ImageFont
-
 from cxrsynth.config.base import Section
 from cxrsynth.data.shards import ARCHIVE_CSV
 from cxrsynth.errors import MissingInputError
-from cxrsynth.io import atomic_path, write_text
+from cxrsynth.io import write_text
 from cxrsynth.labels import LABELS
 
 CARD_NAME = "README.md"
@@ -316,7 +313,7 @@ def _cite(facts: CardFacts) -> list[str]:
 def archive_facts(table, shards: list[str], resolution: int, labels: Mapping[str, Mapping], source_table,
                   gan_dir: str | os.PathLike, source: str, sections: tuple[Section, ...], view: Mapping,
                   privacy: Mapping) -> CardFacts:
-    """The archive stage's facts: its table and shards, ``synthesis.build.label_counts``' record, the
+    """The archive stage's facts: its table and shards, ``synthesis.archive_builder.label_counts``' record, the
     source store's table, the GAN folder, ``data.source``, the params sections it read, the view
     record and the privacy filter's record."""
     return CardFacts(images=len(table), patients=int(table["Patient ID"].nunique()), resolution=resolution,
@@ -342,37 +339,3 @@ def write_card(folder: str | os.PathLike, facts: CardFacts) -> Path:
     path = Path(folder) / CARD_NAME
     write_text(path, render_card(facts))
     return path
-
-
-def one_per_patient(patients: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """Indices of up to ``n`` films of distinct, randomly chosen patients (the first film of each),
-    in ascending order; deterministic for a seed."""
-    _, first = np.unique(np.asarray(patients), return_index=True)
-    chosen = np.random.default_rng(seed).permutation(np.sort(first))[:n]
-    return np.sort(chosen)
-
-
-def real_vs_generated(real: np.ndarray, generated: np.ndarray, path: str | os.PathLike, columns: int = 8,
-                      tile: int = 128) -> None:
-    """A PNG grid: real films (N, r, r) uint8 in the top rows under "real (test split)", as many
-    generated films in the bottom rows under "generated (archive)", each film enlarged to about
-    ``tile`` pixels (nearest neighbour, so pixels stay honest)."""
-    n = min(len(real), len(generated))
-    scale = max(1, tile // real.shape[-1])
-    side, gap, size = real.shape[-1] * scale, 4, max(16, real.shape[-1] * scale // 6)
-    try:
-        font = ImageFont.load_default(size=size)
-    except (TypeError, OSError):  # Pillow without FreeType: its bitmap font
-        font = ImageFont.load_default()
-    heading, rows = size + 12, -(-n // columns)
-    block = heading + rows * (side + gap)
-    sheet = Image.new("L", (columns * (side + gap) - gap, 2 * block), color=255)
-    draw = ImageDraw.Draw(sheet)
-    for b, (title, stack) in enumerate((("real (test split)", real[:n]), ("generated (archive)", generated[:n]))):
-        top = b * block
-        draw.text((0, top + 4), title, fill=0, font=font)
-        for i, image in enumerate(stack):
-            big = np.repeat(np.repeat(np.ascontiguousarray(image), scale, axis=0), scale, axis=1)
-            sheet.paste(Image.fromarray(big), ((i % columns) * (side + gap), top + heading + (i // columns) * (side + gap)))
-    with atomic_path(path) as tmp:
-        sheet.save(tmp, format="PNG", optimize=True)

@@ -1,4 +1,4 @@
-"""Lightning data modules over the prepared image store and the patient split (``data.store_splits``)."""
+"""Lightning data modules over the prepared image store and the patient split (``data.patient_split``)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
-import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
+from cxrsynth.data.patient_split import PatientSplit
 from cxrsynth.data.store import ImageStore
 from cxrsynth.data.store_splits import StoreDataset, split_datasets
 from cxrsynth.errors import InputError, ParamsError
@@ -63,7 +63,7 @@ class StoreDataModule(SplitDataModule):
         self.store = ImageStore(store_dir)
         if input_size not in self.store.sizes:
             raise InputError(f"classifier.input_size: {input_size} is not a stored level {self.store.sizes}")
-        self.split = pd.read_csv(split_csv)
+        self.split = PatientSplit.read(split_csv)
         self.input_size = input_size
         self.in_memory_limit = in_memory_limit_gib * 2**30
 

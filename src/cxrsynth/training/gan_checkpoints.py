@@ -36,10 +36,9 @@ from pathlib import Path
 
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from cxrsynth.distributed import is_first_process
+from cxrsynth.code_closure import import_closure, module_file, source_digest
 from cxrsynth.errors import CxrsynthError
 from cxrsynth.io import write_json
-from cxrsynth.provenance import import_closure, source_digest
 from cxrsynth.training.checkpoints import UnsafeCheckpointError, load_checkpoint
 from cxrsynth.training.gan_module import GANModule
 
@@ -66,11 +65,22 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 NOT_IN_RUN_KEY = ("log_every",)
 #: the modules whose code is the training: networks, losses, schedule, EMA, the step, the real images drawn
 TRAINING_MODULES = ("cxrsynth.training.gan_module", "cxrsynth.training.gan_data")
+#: the params models (``models.gan`` reads its defaults there): what they give a run is the key's params
+PARAMS_PACKAGE = "cxrsynth.config"
 
 
 def training_modules(module_class: type[GANModule] = GANModule) -> tuple[str, ...]:
     """The modules whose code is a run's training: ``TRAINING_MODULES`` and the module class's own."""
     return tuple(dict.fromkeys((*TRAINING_MODULES, module_class.__module__)))
+
+
+def training_code(module_class: type[GANModule] = GANModule) -> list[Path]:
+    """The source files of a run's training code: ``training_modules`` and every project module they
+    import (the networks' and configs' modules under ``models/``, losses, schedule, EMA), less the
+    params models (``PARAMS_PACKAGE``): the values a run takes from them are the run key's params, so
+    an edit there that changes no value (a description, another section) keeps the key."""
+    params_dir = module_file(PARAMS_PACKAGE).parent
+    return [p for p in import_closure(training_modules(module_class)) if params_dir not in p.parents]
 
 
 def run_key(config, store_fingerprint: str, trainer_kwargs: dict | None = None,
@@ -83,7 +93,7 @@ def run_key(config, store_fingerprint: str, trainer_kwargs: dict | None = None,
     params = {k: v for k, v in asdict(config).items() if k not in NOT_IN_RUN_KEY}
     params |= {k: kwargs.get(k, default) for k, default in (("precision", "32-true"), ("devices", 1), ("num_nodes", 1))}
     key = {"params": params, "data": store_fingerprint,
-           "code": source_digest(import_closure(training_modules(module_class)))}
+           "code": source_digest(training_code(module_class))}
     return json.loads(json.dumps(key))  # tuples as lists, as they come back from a checkpoint
 
 

@@ -39,7 +39,6 @@ from cxrsynth.training.gan_checkpoints import (
     run_key,
     settle_checkpoints,
 )
-from cxrsynth.training.gan_config import GANConfig
 from cxrsynth.training.gan_data import load_pyramid, memory_mapped_levels
 from cxrsynth.training.gan_module import GANModule, NonFiniteLossError
 
@@ -256,13 +255,3 @@ def export_generator(module: GANModule, out_dir: Path, samples_dir: Path | None 
     torch.save(d_state, out_dir / "discriminator.pt")
     config = asdict(module.config) | {"resolution": module.config.resolutions[-1]}
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-
-
-def gan_config(params) -> GANConfig:
-    """The run configuration from the validated ``gan`` params section."""
-    keep = ("arch", "z_dim", "channels", "fade_images", "stable_images", "batch_sizes", "lr", "gp_lambda", "drift",
-            "ema_decay", "group_size", "seed", "log_every", "n_samples", "dcgan_images")
-    values = {k: getattr(params, k) for k in keep} | {"betas": tuple(params.betas)}
-    if params.arch == "dcgan":
-        values["z_dim"] = 100
-    return GANConfig(**values)

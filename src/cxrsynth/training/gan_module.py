@@ -18,9 +18,9 @@ import lightning as L
 import torch
 
 from cxrsynth.errors import CxrsynthError, InputError
+from cxrsynth.models.gan import GANConfig, build_networks
 from cxrsynth.models.layers import fade_real
 from cxrsynth.training.ema import update_ema, warmup_decay
-from cxrsynth.training.gan_config import GANConfig, build_networks
 from cxrsynth.training.gan_data import RealImages
 from cxrsynth.training.gan_losses import (
     bce_d_loss,
@@ -28,6 +28,7 @@ from cxrsynth.training.gan_losses import (
     wgan_g_loss,
     wgan_gp_d_loss,
 )
+from cxrsynth.training.gan_schedule import ProgressiveSchedule
 
 
 class NonFiniteLossError(CxrsynthError, RuntimeError):
@@ -37,9 +38,9 @@ class NonFiniteLossError(CxrsynthError, RuntimeError):
 class GANModule(L.LightningModule):
     """PGGAN (WGAN-GP, drift, EMA, fade-ins) or DCGAN (BCE) trained on a uint8 image pyramid.
 
-    Other generators (the baselines) subclass it: ``config_class`` and ``build_networks`` give their
-    networks, ``configure_optimizers`` and ``training_step`` their game; checkpoints, resume, loss
-    logging and the D-loss statistics stay the same."""
+    Other generators (the baselines) subclass it: ``config_class`` (whose ``schedule_lists`` give the
+    schedule) and ``build_networks`` give their networks, ``configure_optimizers`` and ``training_step``
+    their game; checkpoints, resume, loss logging and the D-loss statistics stay the same."""
 
     config_class = GANConfig
 
@@ -50,7 +51,7 @@ class GANModule(L.LightningModule):
         self.automatic_optimization = False
         self.generator, self.discriminator = self.build_networks()
         self.ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
-        self.schedule = self.config.schedule()
+        self.schedule = ProgressiveSchedule(**self.config.schedule_lists())
         seeds = torch.Generator().manual_seed(self.config.seed)
         self.register_buffer("fixed_z", torch.randn(self.config.n_samples, self.config.z_dim, generator=seeds))
         self.images_seen = 0

@@ -1,4 +1,4 @@
-"""The ``prepare`` stage's work: clean metadata, decode to grey, store an area pyramid."""
+"""Writing the image store: clean metadata, decode each film to grey, keep an area pyramid of sizes."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import torch
 from cxrsynth.config.archive import ArchiveParams
 from cxrsynth.errors import CxrsynthError
 from cxrsynth.labels import LABELS
-from cxrsynth.synthesis.archive import (
+from cxrsynth.synthesis.archive_writer import (
     archive_table,
     local_latents,
     plan_patients,

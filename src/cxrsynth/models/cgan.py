@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cxrsynth.baselines.fc_gan import mlp_generator_body
+from cxrsynth.models.fc_gan import mlp_generator_body
 
 
 def grid_conditions(n: int, conditions: int, device) -> torch.Tensor:

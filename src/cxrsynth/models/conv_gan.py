@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cxrsynth.baselines.fc_gan import BN_MOMENTUM
+from cxrsynth.models.fc_gan import BN_MOMENTUM
 
 
 class ConvGenerator(nn.Module):

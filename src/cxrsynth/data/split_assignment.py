@@ -1,4 +1,4 @@
-"""The ``split`` stage's work: assign subsets, check them, and summarise."""
+"""Assigning each patient to a subset: the iterative-stratified split, checked and summarised."""
 
 from __future__ import annotations
 

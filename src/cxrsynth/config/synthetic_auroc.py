@@ -1,4 +1,4 @@
-"""The ``synth`` section: classifiers trained on synthetic data (Table 2)."""
+"""The ``synthetic_auroc`` section: classifiers trained on synthetic data, tested on real films (Table 2)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pydantic import Field
 from cxrsynth.config.base import Section
 
 
-class SynthParams(Section):
+class SyntheticAurocParams(Section):
     """Classifiers trained on synthetic data and tested on the real test split (section 4.5, Table 2)."""
 
-    section: ClassVar[str] = "synth"
+    section: ClassVar[str] = "synthetic_auroc"
 
     val_fraction: float = Field(0.125, gt=0, lt=1, description="synthetic patients held out for validation")
     max_epochs: int | None = Field(None, ge=1, description="None: classifier.max_epochs")

@@ -1,6 +1,6 @@
 """The class-optimised synthetic archive (paper 001, sections 3.4 and 4.3), written like NIH.
 
-Plan (``synthesis.build`` and ``synthesis.planning``): images per target class chosen so the
+Plan (``synthesis.archive_builder`` and ``synthesis.planning``): images per target class chosen so the
 labels come out as frequent as the source's, split into synthetic patients of 3 to 6
 follow-ups. Each patient is one class-optimised latent z*;
 its follow-ups are generated at z* + N(0, local_std^2) (local sampling) and labelled by
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import tarfile
 from pathlib import Path
 
@@ -34,7 +35,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from cxrsynth.data.metadata import NIH_HEADER, read_data_entry
+from cxrsynth.data.metadata import read_data_entry
 from cxrsynth.data.shards import (
     ARCHIVE_CSV,
     IMAGE_DIR,
@@ -45,7 +46,9 @@ from cxrsynth.data.shards import (
     shard_name,
 )
 from cxrsynth.errors import InputError, MissingInputError
+from cxrsynth.io import write_json
 from cxrsynth.labels import FINDINGS, LABELS, NO_FINDING
+from cxrsynth.resize import pillow_resize
 from cxrsynth.sampling import sample_images
 from cxrsynth.synthesis.scorers import Scorer
 
@@ -54,7 +57,6 @@ SYNTHETIC_ID_OFFSET = 90_000_000
 MAX_PATIENTS = 10**8 - SYNTHETIC_ID_OFFSET
 CSV_NAME = ARCHIVE_CSV
 PRIVACY_RECORD = "privacy_filter.json"  # what the privacy filter found and replaced (``privacy.filter``)
-EXTRA_COLUMNS = ("Target Label", "Target Score")
 
 
 def plan_patients(targets: np.ndarray, follow_ups: tuple[int, int], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -141,9 +143,11 @@ def archive_table(patient_class: np.ndarray, counts: np.ndarray, labels: np.ndar
     })
 
 
-def write_archive(out_dir: Path, images: np.ndarray, table: pd.DataFrame, shard_images: int = 10_000) -> list[str]:
+def write_archive(out_dir: Path, images: np.ndarray, table: pd.DataFrame, shard_images: int = 10_000,
+                  privacy_record: dict | None = None) -> list[str]:
     """Write the shards (``images_NNN.tar``: per film ``images/<name>``, the PNG, then its JSON record,
-    ``data.shards``) and the CSV; returns the shard names."""
+    ``data.shards``), the CSV and, when given, the privacy filter's record (``PRIVACY_RECORD``);
+    returns the shard names."""
     out_dir.mkdir(parents=True, exist_ok=True)
     shards = []
     rows = table.to_dict("records")
@@ -157,6 +161,8 @@ def write_archive(out_dir: Path, images: np.ndarray, table: pd.DataFrame, shard_
                 add_member(tar, json_member(row["Image Index"]), record_bytes(sample_record(row)))
         shards.append(shard)
     table.to_csv(out_dir / CSV_NAME, index=False, quoting=csv.QUOTE_MINIMAL)
+    if privacy_record is not None:
+        write_json(out_dir / PRIVACY_RECORD, privacy_record)
     return shards
 
 
@@ -181,8 +187,7 @@ def read_archive(folder: str | Path, size: int | None = None) -> tuple[pd.DataFr
                     continue
                 image = Image.open(io.BytesIO(tar.extractfile(member).read())).convert("L")
                 if size is not None and image.size != (size, size):
-                    shrink = image.size[0] > size
-                    image = image.resize((size, size), Image.Resampling.BOX if shrink else Image.Resampling.BILINEAR)
+                    image = pillow_resize(image, size)
                 pixels = np.asarray(image)
                 if images is None:
                     images = np.zeros((len(table), *pixels.shape), dtype=np.uint8)
@@ -193,6 +198,8 @@ def read_archive(folder: str | Path, size: int | None = None) -> tuple[pd.DataFr
     return table, images
 
 
-def nih_header() -> tuple[str, ...]:
-    """The archive CSV's columns: NIH's, then the synthetic extras."""
-    return (*NIH_HEADER, *EXTRA_COLUMNS)
+def read_privacy_record(folder: str | Path) -> dict | None:
+    """The privacy filter's record an archive holds (``PRIVACY_RECORD``), or None when it has none
+    (the filter did not run)."""
+    path = Path(folder) / PRIVACY_RECORD
+    return json.loads(path.read_text()) if path.is_file() else None
