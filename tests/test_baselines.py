@@ -181,15 +181,16 @@ def test_d_loss_claim_and_markdown():
 def test_bad_baselines_params_fail_in_one_line_and_keep_outputs(tmp_path):
     out = tmp_path / "params"
     good = subprocess.run([sys.executable, str(ROOT / "stages" / "baseline_params.py"), "--params",
-                           str(ROOT / "params.yaml"), "--out", str(out)], capture_output=True, text=True, check=False)
+                           str(ROOT / "params.yaml"), "--out", str(out)], cwd=tmp_path, capture_output=True, text=True,
+                          check=False)
     assert good.returncode == 0, good.stderr
     assert json.loads((out / "systems.json").read_text()) == list(PARAMS.systems)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     text = params_text("baselines.systems.wgan_gp.loss=wgan_gpx")
     (tmp_path / "params.yaml").write_text(text)
     bad = subprocess.run([sys.executable, str(ROOT / "stages" / "baseline_params.py"), "--params",
-                          str(tmp_path / "params.yaml"), "--out", str(out)], capture_output=True, text=True,
-                         check=False)
+                          str(tmp_path / "params.yaml"), "--out", str(out)], cwd=tmp_path, capture_output=True,
+                         text=True, check=False)
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1
     assert "baselines.systems.wgan_gp.loss" in bad.stderr
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -153,3 +153,30 @@ def test_the_writing_process_is_global_rank_0_however_launched(monkeypatch, env,
     for var, value in env.items():
         monkeypatch.setenv(var, value)
     assert is_first_process() is first
+
+
+NAMED_STAGE = """import argparse
+from cxrsynth.cli import stage_main
+
+def run(args):
+    return {"img_per_s": 12.5}
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--system", required=True)
+stage_main(run, parser, name=lambda args: f"baselines/{args.system}")
+"""
+
+
+def test_a_stages_records_are_named_after_it(tmp_path):
+    """stage_main writes metrics/timings/<name>.json and metrics/provenance/<name>.json, ``name`` given as
+    a function of the arguments (a foreach stage's entry) or, by default, the script's name."""
+    import json
+
+    (tmp_path / "stage.py").write_text(NAMED_STAGE)
+    result = subprocess.run([sys.executable, "stage.py", "--system", "vae"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    timings = json.loads((tmp_path / "metrics/timings/baselines/vae.json").read_text())
+    assert timings["stage"] == "baselines/vae" and timings["img_per_s"] == 12.5 and timings["seconds"] >= 0
+    assert json.loads((tmp_path / "metrics/provenance/baselines/vae.json").read_text())["stage"] == "baselines/vae"
+    assert sorted(p.name for p in (tmp_path / "metrics").rglob("*.json")) == ["vae.json", "vae.json"]
