@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from cxrsynth.baselines.compare import batch_norm_saving
 from cxrsynth.baselines.figures import memory_figure
 from cxrsynth.baselines.memory import dcgan_memory
 from cxrsynth.cli import stage_main
@@ -22,11 +23,9 @@ def run(args: argparse.Namespace) -> None:
     with atomic_path(args.out) as tmp:
         rows.to_csv(tmp, index=False)
     memory_figure(rows, args.figure)
-    with_bn = rows[rows["batch_norm"]].set_index(["network", "resolution", "width"])["total"]
-    without = rows[~rows["batch_norm"]].set_index(["network", "resolution", "width"])["total"]
-    saving = (100 * (1 - without / with_bn)).round(2)
+    saving = batch_norm_saving(rows)
     print(f"memory: {len(rows)} passes ({', '.join(measured)}); removing batch norm saves "
-          f"{saving.min():.1f}-{saving.max():.1f}% (paper 004: 1.2-7%)")
+          f"{saving['min']:.1f}-{saving['max']:.1f}% (paper 004: 1.2-7%)")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> None:
     params = load_validated(PrivacyParams, args.params / "privacy.json")
     use_all_cores()
     setup = audit_setup(args.store, args.split, args.classifier, args.verifier, params, resolve_device(params.device))
-    # read at the audit's side with Pillow's box filter, which resize_uint8 (the filter's) matches
+    # read at the verifier's side (Pillow's box filter, resize.pillow_resize), so the audit resizes them no further
     archive_table, archive_images = read_archive(args.archive, setup.verifier["resolution"])
     audit = audit_populations(setup, archive_images, archive_table["patient_id"].to_numpy())
     metrics = privacy_metrics(setup, params, audit.reports, read_privacy_record(args.archive))

@@ -7,10 +7,6 @@ table, figure or section it is copied from; ``tests/test_paper.py`` checks them 
 and consistency (Table 2's averages are its rows' means).
 """
 
-#: Section 3.1 (dataset), 3.2 (PGGAN) and 2.3 (FID): what the paper's numbers were measured on.
-SETUP = {"source": "NIH ChestX-ray14 (112,120 films, 30,805 patients)", "labels": "CheXNeXt relabelled subset",
-         "gan_resolution": 1024, "fid_extractor": "Inception-v3"}
-
 #: Table 1 (section 4.1): FID per split (Inception features, full NIH at the paper's resolution):
 #: stratified halves, sex, No Finding against each finding, all real against 100,000 generated
 #: ("synthetic"). The paper's row "No Finding 0.00" (the baseline against itself) is left out.
