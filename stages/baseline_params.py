@@ -9,20 +9,14 @@ import argparse
 from pathlib import Path
 
 from cxrsynth.cli import stage_main
-from cxrsynth.config.base import load_section
+from cxrsynth.config.base import load_section, write_validated
 from cxrsynth.config.baselines import BaselinesParams
-from cxrsynth.io import write_json
 
 
 def run(args: argparse.Namespace) -> None:
     params = load_section(BaselinesParams, args.params)
-    args.out.mkdir(parents=True, exist_ok=True)
-    for stale in set(args.out.glob("*.json")) - {args.out / f"{n}.json" for n in ("common", "systems", *params.systems)}:
-        stale.unlink()  # a system removed from params.yaml
-    write_json(args.out / "common.json", params.common.model_dump(mode="json"))
-    write_json(args.out / "systems.json", list(params.systems))  # the table's row order
-    for name, system in params.systems.items():
-        write_json(args.out / f"{name}.json", system.model_dump(mode="json"))
+    # the table's row order in systems.json; a system removed from params.yaml loses its file
+    write_validated(args.out, {"common": params.common, "systems": list(params.systems), **params.systems})
     print(f"baselines params: {len(params.systems)} systems valid")
 
 

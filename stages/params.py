@@ -11,15 +11,13 @@ import argparse
 from pathlib import Path
 
 from cxrsynth.cli import stage_main
-from cxrsynth.config.base import read_params
+from cxrsynth.config.base import read_params, write_validated
 from cxrsynth.config.sections import validate_all
-from cxrsynth.io import write_json
 
 
 def run(args: argparse.Namespace) -> None:
     sections = validate_all(read_params(args.params), str(args.params))
-    for name, section in sections.items():
-        write_json(args.out / f"{name}.json", section.model_dump(mode="json"))
+    write_validated(args.out, sections)
     print(f"params: {len(sections)} sections valid")
 
 

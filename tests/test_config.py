@@ -76,3 +76,19 @@ def _repo_params():
     from pathlib import Path
 
     return Path(__file__).parents[1] / "params.yaml"
+
+
+def test_write_validated_writes_every_file_and_removes_leftovers(tmp_path):
+    """A section renamed (``synth`` → ``synthetic_auroc``) or a baseline system removed leaves no file
+    behind for a reader of the folder (the report reads every file there)."""
+    import json
+
+    from cxrsynth.config.base import write_validated
+    from cxrsynth.config.split import SplitParams
+
+    (tmp_path / "synth.json").write_text("{}")
+    (tmp_path / "notes.txt").write_text("kept: not a section file")
+    write_validated(tmp_path, {"split": SplitParams(), "systems": ["vae", "cgan"]})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "split.json", "systems.json"]
+    assert json.loads((tmp_path / "split.json").read_text()) == SplitParams().model_dump(mode="json")
+    assert json.loads((tmp_path / "systems.json").read_text()) == ["vae", "cgan"]

@@ -92,3 +92,17 @@ def load_validated(model: type[T], path: str | os.PathLike, made_by: str = "run 
         return model.model_validate(raw)
     except ValidationError as err:
         raise ParamsError(_format_error(model.section or path.stem, err, str(path))) from None
+
+
+def write_validated(folder: str | os.PathLike, files: dict[str, Any]) -> None:
+    """Write each validated section (a model, or any JSON value) to ``folder/<name>.json`` and remove
+    the ``*.json`` files there that ``files`` no longer names (a section renamed, a system removed), so
+    no reader of the folder meets a leftover."""
+    from cxrsynth.io import write_json
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in sorted(set(folder.glob("*.json")) - {folder / f"{name}.json" for name in files}):
+        stale.unlink()
+    for name, value in files.items():
+        write_json(folder / f"{name}.json", value.model_dump(mode="json") if isinstance(value, BaseModel) else value)

@@ -7,14 +7,12 @@ import json
 import subprocess
 from pathlib import Path
 
-from cxrsynth.config.sections import SECTIONS
 from cxrsynth.report.sources import Metrics
 
 
 def validated_sections(folder: str | Path) -> dict[str, dict]:
-    """The validated params sections the ``params`` stage wrote, by section: those of ``SECTIONS`` only,
-    so a file a renamed section left behind in ``folder`` never reaches the report."""
-    return {p.stem: json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json")) if p.stem in SECTIONS}
+    """The validated params sections the ``params`` stage wrote, by section (it leaves no other file there)."""
+    return {p.stem: json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))}
 
 
 def git_revision(cwd: str | Path = ".") -> str:
