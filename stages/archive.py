@@ -1,7 +1,6 @@
-"""Stage ``archive``: the class-optimised, labelled synthetic archive (Algorithm 1, Figures 7 and 8).
-
-Labelled by the calibrated DenseNet (``synthesis.calibration``), planned per class to match the source's
-label mix (``synthesis.archive_builder``), then privacy-filtered, given a View Position and a card."""
+"""Stage ``archive``: the class-optimised (a diffusion generator's: conditionally sampled), labelled
+synthetic archive (Algorithm 1, Figures 7 and 8). Labelled by the calibrated DenseNet, planned per class
+to match the source's label mix, then privacy-filtered, given a View Position and a card."""
 
 import argparse
 from pathlib import Path
@@ -15,16 +14,17 @@ from cxrsynth.data.patient_split import PatientSplit
 from cxrsynth.data.store import ImageStore
 from cxrsynth.data.store_splits import split_datasets
 from cxrsynth.io import atomic_dir, write_json
-from cxrsynth.privacy.filter import audited_filter, regenerator
 from cxrsynth.privacy.audit_inputs import audit_setup
+from cxrsynth.privacy.filter import audited_filter, regenerator
 from cxrsynth.runtime import resolve_device, use_all_cores
-from cxrsynth.sampling import load_generator
-from cxrsynth.synthesis.archive_writer import write_archive
-from cxrsynth.synthesis.archive_metrics import archive_metrics, archive_summary, archive_timings
+from cxrsynth.sampling import is_diffusion, load_generator
 from cxrsynth.synthesis.archive_builder import build_archive, label_counts
+from cxrsynth.synthesis.archive_metrics import archive_metrics, archive_summary, archive_timings
+from cxrsynth.synthesis.archive_writer import write_archive
 from cxrsynth.synthesis.calibration import calibrate_labeller
 from cxrsynth.synthesis.card import archive_facts, write_card
 from cxrsynth.synthesis.comparison import compare_scorers, load_scorers
+from cxrsynth.synthesis.conditional_sampling import diffusion_archive_params, patient_maker
 from cxrsynth.synthesis.figures import archive_figures, real_beside_generated, real_vs_generated, write_prevalence
 from cxrsynth.synthesis.view import assign_views, split_films
 
@@ -36,17 +36,20 @@ def run(args: argparse.Namespace) -> dict:
     use_all_cores()
     device = resolve_device(params.device)
     generator, gan = load_generator(args.gan, device)
+    params = diffusion_archive_params(params, gan) if is_diffusion(gan) else params
     resolution = gan.resolutions[-1]
-    scorers = load_scorers(args.classifier, args.d_classifier, device)
+    scorers = load_scorers(args.classifier, args.d_classifier, device, params.scorer)
     scorer, store = scorers[params.scorer], ImageStore(args.store)
     source = store.table
     real = split_datasets(store, PatientSplit.read(args.split), scorers["densenet"].input_size)
     calibrated = calibrate_labeller(scorers["densenet"], params.label_thresholds, real)
-    build = build_archive(generator, resolution, scorer, calibrated.scorer, source, params, calibrated.test_macro_auroc)
+    make = patient_maker(generator, calibrated.scorer, scorer, source) if is_diffusion(gan) else None
+    build = build_archive(generator, resolution, scorer, calibrated.scorer, source, params, calibrated.test_macro_auroc,
+                          make_patients=make)
     record = None
     if params.privacy_filter:
         setup = audit_setup(args.store, args.split, args.classifier, args.verifier, privacy, device)
-        regenerate = regenerator(generator, resolution, scorer, calibrated.scorer, params, device)
+        regenerate = regenerator(generator, resolution, scorer, calibrated.scorer, params, device, make)
         build, record = audited_filter(build, setup, regenerate, params, privacy)
     films = split_films(real, source)  # View Position: predicted from the labeller's features (synthesis.view)
     build.table["View Position"], view = assign_views(calibrated.extractor(), films["train"], films["test"],
@@ -54,9 +57,8 @@ def run(args: argparse.Namespace) -> dict:
     labels = label_counts(build.table, source)
     with atomic_dir(args.out) as out:
         shards = write_archive(out, build.images, build.table, params.shard_images, privacy_record=record)
-        write_card(out, archive_facts(build.table, shards, resolution, labels, source, args.gan,
-                                      data.source, (params, privacy), view,
-                                      record or {"applied": False}))
+        write_card(out, archive_facts(build.table, shards, resolution, labels, source, args.gan, data.source,
+                                      (params, privacy), view, record or {"applied": False}))
     comparison = compare_scorers(generator, resolution, scorers, build.optimisation, params)
     metrics = archive_metrics(build, params, shards, labels, calibrated, comparison, record, view)
     write_json(args.metrics, metrics)
@@ -84,6 +86,5 @@ if __name__ == "__main__":
     parser.add_argument("--prevalence-figure", type=Path, required=True, help="label prevalence PNG")
     parser.add_argument("--examples", type=Path, required=True, help="Figure 7 PNG")
     parser.add_argument("--series", type=Path, required=True, help="Figure 8 PNG")
-    parser.add_argument("--real-vs-generated", type=Path, default=None,
-                        help="real test films beside archive films (PNG; dvc.yaml gives it, the README shows it)")
+    parser.add_argument("--real-vs-generated", type=Path, default=None, help="real test beside archive films (PNG)")
     stage_main(run, parser)

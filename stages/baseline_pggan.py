@@ -1,8 +1,10 @@
-"""Stage ``pggan`` of baselines/dvc.yaml: the main pipeline's rows of the baselines table.
+"""Stage ``pggan`` of baselines/dvc.yaml: the main pipeline's generator's rows of the baselines table.
 
-``pggan``: the trained PGGAN's plain samples, labelled by the labeller, as every unconditional
-baseline. ``pggan_class_optimised``: images of the class-optimised archive (Algorithm 1), with
-the labels the archive carries. Both are judged exactly as the baselines are.
+``<gan.arch>`` (``pggan``): the trained generator's samples: a GAN's plain samples, labelled by the
+labeller, as every unconditional baseline; the diffusion model's drawn conditioned on the source's label
+mix, without the privacy filter. ``<gan.arch>_archive``: films of the archive (the PGGAN's class-optimised
+by Algorithm 1; the diffusion model's conditionally sampled, with privacy-enhancing sampling), with the
+labels the archive carries. Both are judged exactly as the baselines are.
 """
 
 import argparse
@@ -11,11 +13,12 @@ from pathlib import Path
 
 from cxrsynth.baselines.evaluate import gan_train_params, load_judge
 from cxrsynth.baselines.figures import save_sample_grid
-from cxrsynth.baselines.rows import archive_sample, pggan_row, pggan_samples, save_samples
+from cxrsynth.baselines.rows import archive_sample, main_row_names, pggan_row, pggan_samples, save_samples
 from cxrsynth.cli import stage_main
 from cxrsynth.config.base import load_validated
 from cxrsynth.config.baselines import CommonParams
 from cxrsynth.config.classifier import ClassifierParams
+from cxrsynth.data.store import ImageStore
 from cxrsynth.io import atomic_dir, write_json
 from cxrsynth.runtime import resolve_device, use_all_cores
 
@@ -26,18 +29,19 @@ def run(args: argparse.Namespace) -> None:
     use_all_cores(common.threads)
     device = resolve_device(common.device)
     gan_metrics = json.loads(args.gan_metrics.read_text())
-    plain = pggan_samples(args.gan, common.n_samples, common.seed, device)
+    plain, conditions = pggan_samples(args.gan, common.n_samples, common.seed, device, ImageStore(args.store).table)
     resolution = plain.shape[-1]
     optimised, optimised_labels = archive_sample(args.archive, resolution, common.n_samples, common.seed)
     judge = load_judge(args.store, args.split, args.classifier, args.real, gan_train_params(classifier, common),
                        common.gan_train.val_fraction, args.weights, device)
     with atomic_dir(args.out) as out:
-        for name, images, labels in (("pggan", plain, None), ("pggan_class_optimised", optimised, optimised_labels)):
-            row = pggan_row(name, gan_metrics, resolution, judge.measure(images, labels, name), labels is not None)
+        samples, archive = main_row_names(gan_metrics.get("arch", "pggan"))
+        for name, images, labels in ((samples, plain, conditions), (archive, optimised, optimised_labels)):
+            row = pggan_row(name, gan_metrics, resolution, judge.measure(images, labels, name), name == archive)
             write_json(args.rows / f"{name}.json", row)
             save_samples(out / f"{name}.npz", images, labels)
             save_sample_grid(images[:64], args.rows / f"{name}.png")
-            print(f"pggan row {name}: FID {row['fid']}, TV {row['label_mix_tv']}, "
+            print(f"main generator row {name}: FID {row['fid']}, TV {row['label_mix_tv']}, "
                   f"GAN-train AUROC {row['gan_train_auroc']['macro']}")
 
 
@@ -54,5 +58,5 @@ if __name__ == "__main__":
     parser.add_argument("--real", type=Path, required=True)
     parser.add_argument("--weights", type=Path, default=None)
     parser.add_argument("--out", type=Path, required=True, help="folder for the rows' samples")
-    parser.add_argument("--rows", type=Path, required=True, help="folder for pggan.json, pggan_class_optimised.json")
+    parser.add_argument("--rows", type=Path, required=True, help="folder for <gan.arch>.json, <gan.arch>_archive.json")
     stage_main(run, parser, name="baselines/pggan")  # records under metrics/*/baselines/

@@ -18,11 +18,15 @@ from cxrsynth.config.base import load_validated
 from cxrsynth.config.classifier import ClassifierParams
 from cxrsynth.io import atomic_dir, write_json
 from cxrsynth.models.d_classifier import discriminator_head
-from cxrsynth.sampling import load_discriminator_state, load_generator
+from cxrsynth.sampling import gan_only, load_discriminator_state, load_generator
+from cxrsynth.skipped import write_skipped
 from cxrsynth.training.classifier_fit import fit_classifier, save_classifier
 
 
 def run(args: argparse.Namespace) -> None:
+    if reason := gan_only("d_classifier", args.gan):
+        write_skipped("d_classifier", reason, folders=[args.out], metrics=[args.metrics])
+        return
     params = load_validated(ClassifierParams, args.params / "classifier.json")
     if params.strategy in ("auto", "ddp") and (params.devices != 1 or params.num_nodes > 1):
         # the head runs only the final resolution's layers: DDP must expect parameters without gradients

@@ -19,11 +19,15 @@ from cxrsynth.models.d_classifier import discriminator_head
 from cxrsynth.plots import contact_sheet
 from cxrsynth.resize import resize_uint8_as_classifier
 from cxrsynth.runtime import resolve_device, use_all_cores
-from cxrsynth.sampling import load_discriminator_state, load_generator
+from cxrsynth.sampling import gan_only, load_discriminator_state, load_generator
+from cxrsynth.skipped import write_skipped
 from cxrsynth.synthesis.embedding import embed_images, latent_error, train_encoder
 
 
 def run(args: argparse.Namespace) -> None:
+    if reason := gan_only("embed", args.gan):  # Table 2 then has no embedding baseline row
+        write_skipped("embed", reason, folders=[args.out], metrics=[args.metrics], figures=[args.figure])
+        return
     params = load_validated(EmbedParams, args.params / "embed.json")
     keep_size = load_validated(ClassifierParams, args.params / "classifier.json").input_size  # Table 2's input
     use_all_cores()

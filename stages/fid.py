@@ -18,7 +18,8 @@ from cxrsynth.metrics.fid_results import (
     read_real_info,
     with_real_moments,
 )
-from cxrsynth.metrics.fid_sets import load_real_moments, stream_generated
+from cxrsynth.metrics.fid_sets import load_real_moments, load_real_vectors, stream_generated
+from cxrsynth.metrics.sample_quality import sample_memorisation, sample_prdc
 from cxrsynth.models.saved_classifier import load_classifier
 from cxrsynth.plots import class_distances
 from cxrsynth.runtime import resolve_device, use_all_cores
@@ -39,7 +40,8 @@ def run(args: argparse.Namespace) -> None:
                                    real, args.real, params.extractor)
     start = time.perf_counter()
     z = latents(params.n_generated, gan.z_dim, params.seed, params.truncation, device)
-    generated = stream_generated(generator, gan.resolutions[-1], z, extractors, params.batch_size)
+    vectors = {}  # the samples' features: precision, recall, density, coverage and memorisation
+    generated = stream_generated(generator, gan.resolutions[-1], z, extractors, params.batch_size, vectors)
     results = fid_results(real, generated, params.seed)
     with atomic_path(args.table) as tmp:
         results.table1_frame().to_csv(tmp, index=False)
@@ -48,8 +50,10 @@ def run(args: argparse.Namespace) -> None:
     with atomic_path(args.mds) as tmp:
         results.mds_frame().to_csv(tmp, index=False)
     class_distances(results.matrices, results.maps, args.figure)
+    real_vectors = load_real_vectors(args.real)
     write_json(args.metrics, fid_metrics(results, extractors, params.extractor, info, params.n_generated,
-                                         np.load(args.real / "group_means.npy")))
+                                         np.load(args.real / "group_means.npy"))
+               | {"prdc": sample_prdc(vectors, real_vectors), "memorisation": sample_memorisation(vectors, real_vectors)})
     print(f"fid: {results.summary()}; {time.perf_counter() - start:.0f} s")
 
 

@@ -21,11 +21,16 @@ from cxrsynth.generate.bundle import write_bundle
 from cxrsynth.labels import LABELS
 from cxrsynth.metrics.auroc import per_class_auroc
 from cxrsynth.runtime import resolve_device, use_all_cores
+from cxrsynth.sampling import gan_only
+from cxrsynth.skipped import write_skipped
 from cxrsynth.synthesis.labeller import archive_labeller, held_out_predictions
 from cxrsynth.synthesis.scorers import load_scorer
 
 
 def run(args: argparse.Namespace) -> None:
+    if reason := gan_only("generator (the class-optimising bundle)", args.gan):
+        write_skipped("generator", reason, folders=[args.out])
+        return
     params = load_validated(ArchiveParams, args.params / "archive.json")
     source = load_validated(DataParams, args.params / "data.json").source
     use_all_cores()

@@ -1,8 +1,9 @@
 """Stage ``real_features``: one pass of the real images through the FID feature extractors.
 
-Writes per-group feature moments (halves, sexes, labels, all) for each extractor and the
-classifier's probabilities. A new generator does not rerun this stage: ``fid`` and
-``prevalence`` then extract only generated images.
+Writes per-group feature moments (halves, sexes, labels, all) for each extractor, the
+classifier's probabilities, and every image's feature vectors (``vectors_<extractor>.npy``,
+``vectors.csv``: the baselines' precision/recall and memorisation). A new generator does not
+rerun this stage: ``fid`` and ``prevalence`` then extract only generated images.
 """
 
 import argparse
@@ -41,15 +42,16 @@ def run(args: argparse.Namespace) -> None:
     extractors = build_extractors(fid.extractor, classifier, config["input_size"], fid.inception_weights, device,
                                   args.weights)
     start = time.perf_counter()
+    vectors = {}
     moments, probs, group_means = stream_real(store.images(resolution), table["row"].to_numpy(), real_membership(table),
-                                 extractors, fid.batch_size)
+                                              extractors, fid.batch_size, vectors)
     inception_weights = next((e.weights for e in extractors if e.name == "inception"), "none")
     check_feature_spread(moments, inception_weights)
     info = {"resolution": resolution, "images": len(table), "extractors": [e.name for e in extractors],
             "inception_weights": inception_weights,
             "groups": {g: int(n) for g, n in zip(REAL_GROUPS, next(iter(moments.values())).count)}}
     with atomic_dir(args.out) as out:
-        save_real_features(out, table, moments, probs, group_means, info)
+        save_real_features(out, table, moments, probs, group_means, info, vectors)
     print(f"real_features: {len(table)} images at {resolution}px through {info['extractors']}, "
           f"{time.perf_counter() - start:.0f} s")
 

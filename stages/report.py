@@ -4,7 +4,8 @@ Writes ``report.html`` (self-contained: figures embedded, nothing loaded from th
 ``report.md`` (figures linked; the report's own figures in ``--figures``) and the run's headline
 metrics (``--headline``: what ``dvc metrics show`` and ``dvc exp show`` list). Reads every metrics
 output of the main pipeline, the validated params and each stage's provenance record; the
-baselines' table when ``baselines/dvc.yaml`` has been run (a separate pipeline: not a dependency).
+baselines' table when ``baselines/dvc.yaml`` has been run (a separate pipeline: not a dependency), and
+the other generators' summaries committed in ``--generators`` (``report.generators``).
 """
 
 import argparse
@@ -13,6 +14,7 @@ from pathlib import Path
 from cxrsynth.cli import stage_main
 from cxrsynth.io import atomic_dir, write_json, write_text
 from cxrsynth.report.blocks import Figure
+from cxrsynth.report.generators import generator_summary, read_summaries, which_generator_section
 from cxrsynth.report.headline import count_leaves, headline
 from cxrsynth.report.provenance import git_revision, provenance, validated_sections
 from cxrsynth.report.render import to_html, to_markdown
@@ -26,9 +28,15 @@ def run(args: argparse.Namespace) -> None:
     stages = sorted(p.stem for p in (args.metrics_dir / "provenance").glob("*.json") if p.stem != "report")
     fid = metrics.json("fid.json")
     ctx = Context(demo=params["data"]["source"] == "demo", gan_resolution=params["gan"]["resolution"],
-                  classifier_size=params["classifier"]["input_size"], extractors=tuple(fid["extractors"]))
-    prov = provenance(metrics, params, stages, args.params_file, git_revision())
+                  classifier_size=params["classifier"]["input_size"], extractors=tuple(fid["extractors"]),
+                  arch=params["gan"]["arch"])
+    revision = git_revision()
+    prov = provenance(metrics, params, stages, args.params_file, revision)
+    arch = params["gan"]["arch"]
+    summary = generator_summary(metrics, arch, params["data"]["source"], revision)
+    write_json(args.generators / f"{arch}.json", summary)  # this run's column of "which generator?"
     sections = build(metrics, ctx)
+    sections.insert(-1, which_generator_section(metrics, read_summaries(args.generators) | {arch: summary}, ctx.demo))
     with atomic_dir(args.figures) as folder:
         for block in (b for s in sections for b in s.blocks):
             if isinstance(block, Figure) and block.data is not None:
@@ -49,6 +57,8 @@ if __name__ == "__main__":
     parser.add_argument("--html", type=Path, required=True)
     parser.add_argument("--markdown", type=Path, required=True)
     parser.add_argument("--figures", type=Path, required=True, help="folder for the figures the report draws")
+    parser.add_argument("--generators", type=Path, required=True,
+                        help="folder of each generator's summary: this run writes <gan.arch>.json, reads the others")
     parser.add_argument("--headline", type=Path, required=True,
                         help="the headline metrics JSON (the one file dvc.yaml declares as metrics)")
     stage_main(run, parser)

@@ -15,6 +15,7 @@ from cxrsynth.data.store_splits import split_datasets
 from cxrsynth.io import atomic_path, write_json, write_text
 from cxrsynth.models.classifier import probabilities
 from cxrsynth.models.saved_classifier import load_classifier
+from cxrsynth.skipped import skip_reason
 from cxrsynth.synthesis.archive_writer import read_archive
 from cxrsynth.synthesis.synthetic_auroc import (
     real_column,
@@ -36,8 +37,9 @@ def run(args: argparse.Namespace) -> None:
     test_images, test_labels = test.all_images()[:, 0].numpy(), test.labels.numpy()
 
     archive_table, archive_images = read_archive(args.archive, params.input_size)
-    embedded = (pd.read_csv(args.embedded / "table.csv"), np.load(args.embedded / "images.npy"))
-    sets = {"embedded": embedded, "class_generated": (archive_table, archive_images)}
+    sets = {"class_generated": (archive_table, archive_images)}
+    if not skip_reason(args.embedded):  # a diffusion generator has no embedding baseline (stage embed)
+        sets = {"embedded": (pd.read_csv(args.embedded / "table.csv"), np.load(args.embedded / "images.npy"))} | sets
     results, weights = train_columns(sets, (test_images, test_labels), params, synth.val_fraction, synth.seed,
                                      args.weights and args.weights / params.arch)
     if not results:  # every DDP process but global rank 0

@@ -1,4 +1,5 @@
-"""Stage ``train_gan``: progressive growing GAN (or the DCGAN baseline), resumable from checkpoints."""
+"""Stage ``train_gan``: progressive growing GAN (or the DCGAN baseline, or a class-conditional diffusion
+model: ``gan.arch`` ddpm | ldm), resumable from checkpoints."""
 
 import argparse
 import shutil
@@ -8,39 +9,34 @@ from cxrsynth.cli import stage_main
 from cxrsynth.config.base import load_validated
 from cxrsynth.config.gan import GANParams
 from cxrsynth.io import atomic_dir, write_json
+from cxrsynth.models.diffusion import diffusion_config
 from cxrsynth.models.gan import gan_config
 from cxrsynth.runtime import use_all_cores
-from cxrsynth.training.gan_fit import export_generator, fit_gan
+from cxrsynth.training.diffusion_fit import diffusion_metrics, export_diffusion, fit_diffusion
+from cxrsynth.training.gan_fit import export_generator, fit_gan, gan_metrics
 
 
 def run(args: argparse.Namespace) -> None:
     params = load_validated(GANParams, args.params / "gan.json")
     use_all_cores(params.threads)
-    config = gan_config(params)
     trainer_kwargs = dict(accelerator=params.accelerator, devices=params.devices, num_nodes=params.num_nodes,
                           strategy=params.strategy, precision=params.precision, deterministic=params.deterministic)
-    fit = fit_gan(args.store, config, args.checkpoints, params.checkpoint_every, trainer_kwargs, args.live,
-                  params.memory_limit_gib, keep_checkpoints=params.keep_checkpoints, resume_from=params.resume_from)
+    fit_kwargs = dict(trainer_kwargs=trainer_kwargs, live_dir=args.live, memory_limit_gib=params.memory_limit_gib,
+                      keep_checkpoints=params.keep_checkpoints, resume_from=params.resume_from)
+    if params.is_diffusion:
+        config = diffusion_config(params)
+        fit = fit_diffusion(args.store, config, args.checkpoints, params.checkpoint_every, **fit_kwargs)
+    else:
+        config = gan_config(params)
+        fit = fit_gan(args.store, config, args.checkpoints, params.checkpoint_every, **fit_kwargs)
     if not fit.is_global_zero:  # under DDP, process 0 writes the outputs
         return
     module = fit.module
     with atomic_dir(args.out) as out:
-        export_generator(module, out, args.checkpoints / "samples")
+        (export_diffusion if params.is_diffusion else export_generator)(module, out, args.checkpoints / "samples")
     final = sorted((args.out / "samples").glob("*.png"))[-1]
     shutil.copyfile(final, args.samples)
-    metrics = {
-        "arch": params.arch,
-        "resolution": config.resolutions[-1],
-        "images_shown": module.images_seen,
-        "processes": fit.processes,
-        "batch_per_process": {str(p.resolution): p.batch_size // fit.processes for p in module.schedule.phases},
-        "memory_mapped_levels": fit.memory_mapped,  # over gan.memory_limit_gib: read batch by batch
-        "final_loss_d": round(module.last_losses.get("d", float("nan")), 4),
-        "final_loss_g": round(module.last_losses.get("g", float("nan")), 4),
-        "d_loss": {k: round(v, 6) if isinstance(v, float) else v for k, v in module.d_loss_stats().items()},
-        "phases": module.finished_phases,
-        "resumed_from": module.resumed_from,  # gan.resume_from: the other run's checkpoint this one continued
-    }
+    metrics = diffusion_metrics(fit) if params.is_diffusion else gan_metrics(fit)
     write_json(args.metrics, metrics)
     print(f"train_gan: {params.arch} to {metrics['resolution']}px, {module.images_seen} images "
           f"({'re-exported, no training' if fit.action == 'finished' else fit.action})")

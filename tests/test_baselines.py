@@ -160,7 +160,9 @@ def test_label_mix_distance():
 
 def _row(name, paper, fid, d_mean):
     return {"system": name, "paper": paper, "model": "dcgan", "loss": "bce", "optimiser": "adam",
-            "fid": {"classifier": fid}, "label_mix_tv": 0.1, "gan_train_auroc": {"macro": 0.6},
+            "fid": {"classifier": fid},
+            "prdc": {"classifier": {"precision": 0.75, "recall": 0.5, "density": 1.25, "coverage": 0.625}},
+            "memorisation": {"classifier": {"share": 0.0125}}, "label_mix_tv": 0.1, "gan_train_auroc": {"macro": 0.6},
             "gan_train_labels": "labeller", "d_loss": {"mean": d_mean, "variance": 0.1, "std": 0.3},
             "training_memory_mib": {"total": 12.0}, "images_shown": 100}
 
@@ -174,6 +176,8 @@ def test_d_loss_claim_and_markdown():
     assert claim["best_fid"] == "c0" and claim["highest_mean_d_loss"] == "c0"
     text = markdown(frame, claim, {"c0": {"img_per_s": 12.5, "peak_memory": {"mib": 900.0}}})
     assert "| c0 | 004 |" in text and "**held**" in text and "12.5" in text and "| pggan |" in text
+    assert "| P (classifier) | R (classifier) | D (classifier) | C (classifier) | memorised (classifier) |" in text
+    assert "| 0.750 | 0.500 | 1.250 | 0.625 | 0.013 |" in text
     flipped = table([_row(f"c{i}", "004", fid, d) for i, (fid, d) in enumerate([(100, 0.4), (200, 1.2), (150, 0.8)])])
     assert d_loss_claim(flipped)["held"] is False
 

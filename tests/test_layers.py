@@ -69,7 +69,7 @@ def test_the_layer_check_passes_sideways_and_downward_imports(tmp_path):
 #: ``sampling`` imports ``models`` and ``python -m cxrsynth`` runs the console script.
 LAYERS = [
     ("errors", "io", "labels", "runtime", "distributed", "resize", "paper", "plots", "code_closure",
-     "metadata_source", "config"),
+     "metadata_source", "config", "skipped"),
     ("data",),
     ("models", "sampling"),
     ("metrics",),

@@ -561,7 +561,7 @@ def test_baseline_stages_run_on_the_demo_and_an_experiment_reruns_one_system(rep
         assert 0 <= row["gan_train_auroc"]["macro"] <= 1 and row["d_loss"]["steps"] == 2
         samples = np.load(repo / "data" / "baselines" / "cgan" / "samples.npz")
         assert samples["images"].shape == (64, 32, 32) and samples["conditions"].shape == (64, 15)
-        for name in ("pggan", "pggan_class_optimised"):
+        for name in ("pggan", "pggan_archive"):
             assert json.loads((repo / "metrics" / "baselines" / f"{name}.json").read_text())["n_samples"] == 64
 
         # dvc exp run composes params.yaml again from params/ (Hydra): the small sizes go in as -S too

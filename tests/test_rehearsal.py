@@ -109,3 +109,32 @@ def test_every_later_stage_ran_at_256_px_and_says_what_it_missed(repo):
     assert "Not comparable" in (repo / "metrics" / "report.html").read_text()
     status = sh(["dvc", "status", "dvc.yaml"], repo, stdout_only=True)
     assert "up to date" in status, status
+
+
+@pytest.fixture(scope="module")
+def ldm(repo) -> dict:
+    """The latent diffusion path of the nih profile at toy size: one more experiment on the rehearsal's
+    branch, ``-S gan.arch=ldm`` (the stages before train_gan are up to date there). Returns its metrics."""
+    sh(["dvc", "exp", "run", "--temp", "-S", "profile=rehearsal", "-S", "gan.arch=ldm", "--name", "rehearsal-ldm"],
+       repo, timeout=1500)
+    sh(["dvc", "exp", "branch", "rehearsal-ldm", "rehearsal-ldm"], repo)
+    names = ("gan", "archive", "d_classifier", "embed", "synthetic_auroc", "privacy", "reader_study", "fid", "headline")
+    out = {n: json.loads(sh(["git", "show", f"rehearsal-ldm:metrics/{n}.json"], repo, stdout_only=True)) for n in names}
+    out["report"] = sh(["git", "show", "rehearsal-ldm:metrics/report.html"], repo, stdout_only=True)
+    return out
+
+
+def test_latent_diffusion_runs_the_whole_graph_at_256_px(ldm):
+    gan = ldm["gan"]
+    assert gan["arch"] == "ldm" and gan["resolution"] == 256 and gan["latent_shape"] == [4, 32, 32]
+    assert gan["phases"] == ["autoencoder", "diffusion"] and gan["images_shown"] == 128
+    archive = ldm["archive"]
+    assert archive["scorer"] == "densenet" and archive["planned_images"] == 40  # no discriminator to score with
+    assert archive["images"] == round(archive["delivered_fraction"] * 40)
+    for stage in ("d_classifier", "embed"):
+        assert ldm[stage]["skipped"] is True and ldm[stage]["reason"].startswith("gan.arch ldm")
+    assert set(ldm["synthetic_auroc"]["macro"]) == {"class_generated", "real"}
+    assert ldm["reader_study"]["simulated_readers"]["readers"] == 0
+    assert math.isfinite(ldm["fid"]["table1"]["classifier"]["synthetic"])
+    assert "embedded" not in ldm["headline"]["synthetic_auroc"]
+    assert "Class-conditional diffusion generator" in ldm["report"]

@@ -60,3 +60,10 @@ READER_STUDY_NOTE = (
     "HYPE-infinity as Zhou et al. define it (the share of films called wrongly) follows from the paper's "
     "two rates: (1 - 0.73 + 0.61) / 2 = 0.44 on a balanced set; the paper's 0.33 would need 82% of its grid "
     "films to be real, against the design's 50%, so its exact definition is not recoverable from the text.")
+
+#: Packhäuser et al., ISBI 2023 (class-conditional latent diffusion on ChestX-ray14, privacy-enhancing sampling):
+#: a classifier trained only on its synthetic films trails the real-data classifier by this share of AUROC.
+#: Not one of our papers' own tables: ../shared/reference/diffusion-and-privacy.md gives it.
+PACKHAUSER_2023_AUROC_GAP = 0.035
+#: Segal et al.'s own gap (Table 2's average): 1 - class-generated / real.
+SEGAL_2021_AUROC_GAP = round(1 - TABLE2_AVERAGE[1] / TABLE2_AVERAGE[2], 4)

@@ -1,5 +1,9 @@
 """Sample images from a trained generator (the EMA weights): the API every later stage uses.
 
+A GAN draws a film from a latent; the diffusion generator (``gan.arch`` ddpm | ldm) from its initial
+noise, with the labels dropped, by the same call (``models.diffusion.ConditionalDiffusion``), so
+``latents`` and ``sample_images`` serve both.
+
     python -m cxrsynth.sampling --gan data/gan/model --n 100 --out samples/ [--truncation 0.7]
 """
 
@@ -14,17 +18,46 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from cxrsynth.config.gan import DIFFUSION_ARCHS
 from cxrsynth.errors import MissingInputError
+from cxrsynth.models.diffusion import DiffusionConfig, build_diffusion
 from cxrsynth.models.gan import GANConfig, build_networks
 
 
-def load_generator(folder: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, GANConfig]:
+def is_diffusion(config) -> bool:
+    """Whether a loaded generator's config is the diffusion model's (no discriminator, no latent to optimise)."""
+    return isinstance(config, DiffusionConfig)
+
+
+def generator_arch(folder: str | Path) -> str:
+    """The ``gan.arch`` an exported generator was trained as (pggan, dcgan, ddpm or ldm)."""
+    path = Path(folder) / "config.json"
+    if not path.exists():
+        raise MissingInputError(f"{path}: no exported generator (rerun the train_gan stage)")
+    return json.loads(path.read_text()).get("arch", "pggan")
+
+
+def gan_only(stage: str, folder: str | Path) -> str | None:
+    """Why ``stage`` does not apply to the generator exported in ``folder`` (None when it does): the
+    stages that need a discriminator or a latent space skip a diffusion generator."""
+    arch = generator_arch(folder)
+    if arch in DIFFUSION_ARCHS:
+        return f"gan.arch {arch}: {stage} needs a GAN (a discriminator or a latent space); a diffusion generator has neither"
+    return None
+
+
+def load_generator(folder: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module,
+                                                                                     GANConfig | DiffusionConfig]:
     """The exported EMA generator in eval mode, and its configuration."""
     folder = Path(folder)
     raw = json.loads((folder / "config.json").read_text())
-    raw.pop("resolution", None)
-    config = GANConfig(**raw)
-    generator, _ = build_networks(config)
+    if raw.get("arch") in DIFFUSION_ARCHS:
+        config = DiffusionConfig(**raw)
+        generator = build_diffusion(config)
+    else:
+        raw.pop("resolution", None)
+        config = GANConfig(**raw)
+        generator, _ = build_networks(config)
     generator.load_state_dict(torch.load(folder / "generator.pt", map_location=device, weights_only=True))
     return generator.to(device).eval(), config
 
@@ -32,6 +65,8 @@ def load_generator(folder: str | Path, device: str | torch.device = "cpu") -> tu
 def load_discriminator_state(folder: str | Path) -> dict[str, torch.Tensor]:
     """The trained discriminator's weights exported beside the generator."""
     path = Path(folder) / "discriminator.pt"
+    if not path.exists() and (Path(folder) / "config.json").exists() and generator_arch(folder) in DIFFUSION_ARCHS:
+        raise MissingInputError(f"{path}: a diffusion generator has no discriminator to re-purpose")
     if not path.exists():
         raise MissingInputError(f"{path}: no exported discriminator (rerun the train_gan stage)")
     return torch.load(path, map_location="cpu", weights_only=True)

@@ -11,16 +11,31 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-#: the main pipeline's rows, written by the ``pggan`` stage of baselines/dvc.yaml
-PGGAN_ROWS = ("pggan", "pggan_class_optimised")
+#: the main pipeline's generators (``gan.arch``), each with two rows written by the ``pggan`` stage of
+#: baselines/dvc.yaml (``rows.main_row_names``): ``<arch>`` (its samples) and ``<arch>_archive``. The rows
+#: of the run's own generator are outputs; another generator's, committed from its run, are read beside them
+#: (gan.arch dcgan is left out: its rows would be the dcgan system's; judge paper 003's DCGAN as that system)
+MAIN_ARCHS = ("pggan", "ddpm", "ldm")
+#: where the main rows' samples are, under the samples folder (data/baselines)
+MAIN_SAMPLES = "main"
+
+
+def main_rows(folder: Path) -> list[str]:
+    """The main generators' row names present in ``folder``, PGGAN first."""
+    names = [n for arch in MAIN_ARCHS for n in (arch, f"{arch}_archive")]
+    return [n for n in names if (Path(folder) / f"{n}.json").exists()]
 #: "highly inversely correlated" (paper 004, section III.D): Pearson r of FID and mean D loss at most this
 CLAIM_R = -0.7
 
 
 def read_rows(folder: Path, systems: list[str]) -> list[dict]:
-    """The row metrics of the PGGAN rows and of ``systems`` (in that order) from ``folder/<name>.json``."""
-    rows = []
-    for name in (*PGGAN_ROWS, *systems):
+    """The row metrics of the main generators' rows (``main_rows``: at least one) and of ``systems`` (in that
+    order) from ``folder/<name>.json``."""
+    rows, main = [], main_rows(folder)
+    if not main:
+        raise FileNotFoundError(f"{folder}: no row of the main pipeline's generator (run the pggan stage of "
+                                "baselines/dvc.yaml)")
+    for name in (*main, *systems):
         path = Path(folder) / f"{name}.json"
         if not path.exists():
             raise FileNotFoundError(f"{path}: no row for {name} (run its stage in baselines/dvc.yaml)")
@@ -28,9 +43,15 @@ def read_rows(folder: Path, systems: list[str]) -> list[dict]:
     return rows
 
 
+#: the precision/recall columns, ``<measure>_<extractor>`` as ``fid_<extractor>``
+PRDC = ("precision", "recall", "density", "coverage")
+
+
 def table(rows: list[dict]) -> pd.DataFrame:
-    """One line per row: what it is, FID per extractor, label-mix TV, GAN-train AUROC, D-loss statistics,
-    computed training memory and images shown."""
+    """One line per row: what it is, FID, precision, recall, density, coverage and memorisation (share) per
+    extractor (``fid_<extractor>``, ``precision_<extractor>``, ..., ``memorisation_<extractor>``), label-mix
+    TV, GAN-train AUROC, D-loss statistics, computed training memory and images shown. A row written
+    before precision/recall and memorisation were measured has none of their columns (NaN)."""
     out = []
     for row in rows:
         d = row.get("d_loss") or {}
@@ -38,6 +59,9 @@ def table(rows: list[dict]) -> pd.DataFrame:
                 "loss": row.get("loss", ""), "optimiser": row.get("optimiser", ""),
                 "activation": row.get("activation", ""), "ttur": row.get("ttur", False)}
         line |= {f"fid_{name}": value for name, value in row["fid"].items()}
+        for name, values in (row.get("prdc") or {}).items():
+            line |= {f"{measure}_{name}": values[measure] for measure in PRDC}
+        line |= {f"memorisation_{name}": m["share"] for name, m in (row.get("memorisation") or {}).items()}
         line |= {"label_mix_tv": row["label_mix_tv"], "gan_train_auroc": row["gan_train_auroc"]["macro"],
                  "gan_train_labels": row["gan_train_labels"],
                  "d_loss_mean": d.get("mean"), "d_loss_variance": d.get("variance"), "d_loss_std": d.get("std"),
@@ -99,16 +123,19 @@ def read_timings(timings_dir: Path, systems, gan_timings: Path) -> dict[str, dic
 
 
 def samples_path(folder: Path, name: str) -> Path:
-    """Where row ``name``'s samples are under ``folder`` (data/baselines): ``pggan/<name>.npz`` for the
-    PGGAN rows, ``<name>/samples.npz`` for a system."""
-    if name in PGGAN_ROWS:
-        return Path(folder) / "pggan" / f"{name}.npz"
+    """Where row ``name``'s samples are under ``folder`` (data/baselines): ``main/<name>.npz`` for the main
+    generator's rows, ``<name>/samples.npz`` for a system."""
+    if name.removesuffix("_archive") in MAIN_ARCHS:
+        return Path(folder) / MAIN_SAMPLES / f"{name}.npz"
     return Path(folder) / name / "samples.npz"
 
 
 def read_samples(folder: Path, systems) -> dict[str, np.ndarray]:
-    """Every row's samples (uint8 (N, r, r)), by row name, in the order of ``systems``."""
-    return {name: np.load(samples_path(folder, name))["images"] for name in systems}
+    """Every row's samples (uint8 (N, r, r)), by row name, in the order of ``systems``; a main generator's
+    row committed from another run (its samples are in that run's data) is left out."""
+    paths = {name: samples_path(folder, name) for name in systems}
+    return {name: np.load(path)["images"] for name, path in paths.items()
+            if path.exists() or name.removesuffix("_archive") not in MAIN_ARCHS}
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -125,6 +152,12 @@ def _fmt(value, digits: int = 3) -> str:
 
 NOTES = """FID: Fréchet distance of the row's samples to all real images, on the real-trained classifier's
 features (and on Inception's, as a second column, when its weights are in weights/inception/).
+P, R, D, C: precision, recall, density and coverage (Kynkäänniemi et al. 2019, Naeem et al. 2020; k = 5) on
+the same features, against a seeded subset of the real images as large as the sample: precision and density
+measure fidelity (samples that look real), recall and coverage diversity (real images the samples reach).
+Memorised: share of samples nearer (in the same features) to a training image than 1% of the real test
+split's films are to the other patients' training films (the privacy audit's distance criterion); a
+generator whose samples are as novel as new patients' films scores about 0.01.
 Label-mix TV: total variation between the shares of label occurrences in the samples and in the real
 images, both labelled by the real-trained classifier. GAN-train AUROC: macro test AUROC on the real test
 split of one classifier recipe trained on the row's samples, labelled by the labeller, by the condition
@@ -139,13 +172,18 @@ def markdown(frame: pd.DataFrame, claim: dict, timings: dict[str, dict] | None =
     """The table as markdown, its notes and the D-loss verdict; with ``timings`` (name → {img_per_s,
     peak_memory}) two measured columns."""
     fids = [c for c in frame.columns if c.startswith("fid_")]
-    head = ["system", "paper", "loss", "optimiser", *[f"FID ({c[4:]})" for c in fids], "label-mix TV",
+    extractors = [c[4:] for c in fids]
+    quality = [f"{m}_{name}" for name in extractors for m in (*PRDC, "memorisation") if f"{m}_{name}" in frame.columns]
+    short = {"precision": "P", "recall": "R", "density": "D", "coverage": "C", "memorisation": "memorised"}
+    head = ["system", "paper", "loss", "optimiser", *[f"FID ({c[4:]})" for c in fids],
+            *[f"{short[c.split('_', 1)[0]]} ({c.split('_', 1)[1]})" for c in quality], "label-mix TV",
             "GAN-train AUROC", "labels from", "D loss mean", "D loss var", "D loss std", "train memory (MiB)"]
     if timings is not None:
         head += ["images/s", "peak memory (MiB)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, row in frame.iterrows():
         cells = [row["system"], row["paper"], row["loss"], row["optimiser"], *[_fmt(row[c], 2) for c in fids],
+                 *[_fmt(row[c]) for c in quality],
                  _fmt(row["label_mix_tv"]), _fmt(row["gan_train_auroc"]), row["gan_train_labels"],
                  _fmt(row["d_loss_mean"]), _fmt(row["d_loss_variance"]), _fmt(row["d_loss_std"]),
                  _fmt(row["training_memory_mib"], 1)]

@@ -2,6 +2,14 @@
 
 * FID against the real images: the real moments of ``real_features`` (group ``all``) against the
   samples' moments, with the classifier's features, and Inception's when its weights are present.
+* Precision, recall, density and coverage (``metrics/prdc.py``) on the same features: the samples
+  against a seeded subset of the real images' vectors as large as the sample (all real images
+  when the sample is larger), k = ``PRDC_K``. FID mixes fidelity and diversity in one number;
+  precision and density measure fidelity, recall and coverage diversity.
+* Memorisation (``metrics/memorisation.py``, via ``metrics/sample_quality.py``) on the same features: the share of samples nearer to
+  a training image than the ``MEMORISATION_PERCENTILE``-th percentile of the real test split's
+  films are. The generators train on every stored film, test split included, so each test film
+  is compared with the other patients' films only (the privacy audit's ``exclude="patient"``).
 * Label mix: each image labelled by the labeller (the real-trained classifier at its Youden
   thresholds); the share of label occurrences per label, against the same labeller's labels of the
   real images; the distance is the total variation, half the L1 distance between the two shares.
@@ -22,8 +30,9 @@ from tqdm import tqdm
 
 from cxrsynth.labels import LABELS
 from cxrsynth.metrics.extractors import Extractor
-from cxrsynth.metrics.fid_sets import ALL, GENERATED
+from cxrsynth.metrics.fid_sets import ALL, GENERATED, RealVectors
 from cxrsynth.metrics.frechet import GroupMoments, frechet_distance
+from cxrsynth.metrics.sample_quality import sample_memorisation, sample_prdc
 from cxrsynth.models.classifier import probabilities
 
 
@@ -52,17 +61,30 @@ def total_variation(p: np.ndarray, q: np.ndarray) -> float:
     return float(0.5 * np.abs(np.asarray(p) - np.asarray(q)).sum())
 
 
-def sample_fid(images: np.ndarray, extractors: list[Extractor], real: dict[str, GroupMoments],
-               batch_size: int = 256) -> dict[str, float]:
-    """Fréchet distance of the samples to all real images, per extractor."""
-    moments = {e.name: GroupMoments([GENERATED], e.dim) for e in extractors}
+def sample_features(images: np.ndarray, extractors: list[Extractor], batch_size: int = 256) -> dict[str, np.ndarray]:
+    """Per extractor, the float32 (N, dim) features of uint8 (N, r, r) images, a batch at a time."""
+    out = {e.name: np.empty((len(images), e.dim), dtype=np.float32) for e in extractors}
     for start in tqdm(range(0, len(images), batch_size), desc="sample features", unit="batch"):
         batch = torch.from_numpy(images[start : start + batch_size]).unsqueeze(1)
-        ones = np.ones((len(batch), 1), dtype=bool)
         for e in extractors:
-            moments[e.name].update(e.features(batch), ones)
-    return {e.name: round(frechet_distance(real[e.name].gaussian(ALL), moments[e.name].gaussian(GENERATED)), 4)
-            for e in extractors}
+            out[e.name][start : start + len(batch)] = e.features(batch).float().cpu().numpy()
+    return out
+
+
+def sample_fid(images: np.ndarray, extractors: list[Extractor], real: dict[str, GroupMoments],
+               batch_size: int = 256, features: dict[str, np.ndarray] | None = None) -> dict[str, float]:
+    """Fréchet distance of the samples to all real images, per extractor (``features``: the samples'
+    ``sample_features``, when already computed)."""
+    if features is None:
+        features = sample_features(images, extractors, batch_size)
+    out = {}
+    for e in extractors:
+        moments = GroupMoments([GENERATED], e.dim)
+        for start in range(0, len(images), batch_size):  # the batches' order of summation, as streamed
+            batch = features[e.name][start : start + batch_size]
+            moments.update(batch, np.ones((len(batch), 1), dtype=bool))
+        out[e.name] = round(frechet_distance(real[e.name].gaussian(ALL), moments.gaussian(GENERATED)), 4)
+    return out
 
 
 def gan_train_auroc(images: np.ndarray, labels: np.ndarray, test: tuple[np.ndarray, np.ndarray], params,
@@ -91,15 +113,20 @@ class Judge:
     gan_train: object  # ClassifierParams: the one recipe trained on every system's samples
     val_fraction: float
     weights_dir: Path | None  # weights/<gan_train.arch>/
+    real_vectors: RealVectors  # every real image's features: precision/recall, memorisation
 
     def __call__(self, images: np.ndarray, conditions: np.ndarray | None, work_dir: Path) -> dict:
         """The row's measurements for ``images`` (uint8 (N, r, r)) and the labels the system set, if any."""
         labels = self.labeller.labels(images)
         mix = label_mix(labels)
         train_labels = labels if conditions is None else conditions
+        features = sample_features(images, self.extractors)
+        device = next(self.labeller.model.parameters()).device
         return {
             "n_samples": len(images),
-            "fid": sample_fid(images, self.extractors, self.real_moments),
+            "fid": sample_fid(images, self.extractors, self.real_moments, features=features),
+            "prdc": sample_prdc(features, self.real_vectors, device=device),
+            "memorisation": sample_memorisation(features, self.real_vectors, device=device),
             "label_mix_tv": round(total_variation(mix, self.source_mix), 4),
             "label_mix": {name: round(float(v), 4) for name, v in zip(LABELS, mix)},
             "labeller_prevalence": {name: round(float(v), 4) for name, v in zip(LABELS, labels.mean(0))},
@@ -123,15 +150,15 @@ def gan_train_params(classifier, common):
 
 def load_judge(store_dir: Path, split_csv: Path, classifier_dir: Path, real_dir: Path, gan_train, val_fraction: float,
                weights_root: Path | None, device) -> Judge:
-    """The labeller (``classifier_dir``), the FID extractors that ``real_dir`` holds real moments for
-    (Inception when ``weights_root/inception`` has its weights), the real images' label mix, the real
-    test split, and the GAN-train recipe ``gan_train`` (a ``ClassifierParams``, run on one device: the
-    baseline stages are not launched under DDP)."""
+    """The labeller (``classifier_dir``), the FID extractors that ``real_dir`` holds real moments and
+    per-image vectors for (Inception when ``weights_root/inception`` has its weights), those vectors, the
+    real images' label mix, the real test split, and the GAN-train recipe ``gan_train`` (a
+    ``ClassifierParams``, run on one device: the baseline stages are not launched under DDP)."""
     from cxrsynth.data.store import ImageStore
     from cxrsynth.data.store_splits import split_datasets
     from cxrsynth.errors import MissingInputError
     from cxrsynth.metrics.extractors import build_extractors
-    from cxrsynth.metrics.fid_sets import load_real_moments
+    from cxrsynth.metrics.fid_sets import load_real_moments, load_real_vectors
     from cxrsynth.models.saved_classifier import load_classifier, threshold_vector
 
     probs_csv = Path(real_dir) / "classifier_probs.csv"
@@ -140,11 +167,13 @@ def load_judge(store_dir: Path, split_csv: Path, classifier_dir: Path, real_dir:
     model, thresholds, config = load_classifier(classifier_dir, device)
     labeller = Labeller(model, threshold_vector(thresholds), int(config["input_size"]))
     real = load_real_moments(real_dir)
+    vectors = load_real_vectors(real_dir)
     inception = None if weights_root is None else Path(weights_root) / "inception"
-    extractors = [e for e in build_extractors("auto", model, labeller.input_size, None, device, inception) if e.name in real]
+    extractors = [e for e in build_extractors("auto", model, labeller.input_size, None, device, inception)
+                  if e.name in real and e.name in vectors.features]
     probs = pd.read_csv(probs_csv)[[f"p_{name}" for name in LABELS]].to_numpy()
     source_mix = label_mix((probs >= labeller.thresholds).astype(np.uint8))
     test = split_datasets(ImageStore(store_dir), pd.read_csv(split_csv), gan_train.input_size)["test"]
     weights_dir = None if weights_root is None else Path(weights_root) / gan_train.arch
     return Judge(labeller, extractors, real, source_mix, (test.all_images()[:, 0].numpy(), test.labels.numpy()),
-                 gan_train.single_process(), val_fraction, weights_dir)
+                 gan_train.single_process(), val_fraction, weights_dir, vectors)

@@ -1,4 +1,4 @@
-"""The ``gan`` section: the progressive growing GAN or the DCGAN baseline."""
+"""The ``gan`` section: the progressive growing GAN, the DCGAN baseline or a diffusion generator."""
 
 from __future__ import annotations
 
@@ -7,14 +7,19 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from cxrsynth.config.base import Section
+from cxrsynth.config.diffusion import DiffusionParams
+
+#: the ``arch`` values that train a diffusion model (``gan.diffusion``) rather than a GAN
+DIFFUSION_ARCHS = ("ddpm", "ldm")
 
 
 class GANParams(Section):
-    """Progressive growing GAN (paper 001, section 3.2) or the DCGAN baseline (paper 003)."""
+    """Progressive growing GAN (paper 001, section 3.2), the DCGAN baseline (paper 003), or a class-conditional
+    diffusion model in pixel space (``ddpm``) or on an autoencoder's latents (``ldm``), set in ``diffusion``."""
 
     section: ClassVar[str] = "gan"
 
-    arch: Literal["pggan", "dcgan"] = "pggan"
+    arch: Literal["pggan", "dcgan", "ddpm", "ldm"] = "pggan"
     dcgan_images: int = Field(6000, ge=32, description="images the DCGAN baseline trains on (64x64, batch 32)")
     seed: int = 0
     resolution: int = Field(32, description="final side; the schedule lists one entry per resolution 4..this")
@@ -44,6 +49,12 @@ class GANParams(Section):
     deterministic: bool = True
     threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = all cores")
     memory_limit_gib: float = Field(4.0, ge=0, description="a pyramid level larger than this stays memory-mapped")
+    diffusion: DiffusionParams = Field(default_factory=DiffusionParams)
+
+    @property
+    def is_diffusion(self) -> bool:
+        """Whether ``arch`` trains a diffusion model (no discriminator, no latent to optimise)."""
+        return self.arch in DIFFUSION_ARCHS
 
     @property
     def final_resolution(self) -> int:
@@ -52,7 +63,7 @@ class GANParams(Section):
 
     @model_validator(mode="after")
     def _per_resolution(self):
-        if self.arch == "dcgan":  # always 64x64 (paper 003); the PGGAN lists are not used
+        if self.arch == "dcgan" or self.is_diffusion:  # the PGGAN lists are not used
             return self
         if self.resolution < 4 or self.resolution & (self.resolution - 1):
             raise ValueError("resolution: must be a power of two >= 4")
@@ -68,7 +79,8 @@ class GANParams(Section):
         split evenly over the processes when their number is given."""
         if isinstance(self.devices, int) and self.devices > 0:
             processes = self.devices * self.num_nodes
-            batches = [32] if self.arch == "dcgan" else self.batch_sizes
+            batches = ([32] if self.arch == "dcgan" else [self.diffusion.batch_size] if self.is_diffusion
+                       else self.batch_sizes)
             uneven = [b for b in batches if b % processes]
             if uneven:
                 raise ValueError(f"batch_sizes: {uneven} do not split evenly over {processes} processes "

@@ -8,13 +8,15 @@ between group Gaussians.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import torch
 from tqdm import tqdm
 
 from cxrsynth.data.patient_split import PatientSplit
-from cxrsynth.errors import InputError
+from cxrsynth.errors import InputError, MissingInputError
 from cxrsynth.labels import FINDINGS, LABELS, NO_FINDING
 from cxrsynth.metrics.extractors import Extractor
 from cxrsynth.metrics.frechet import (
@@ -49,11 +51,16 @@ def real_membership(table: pd.DataFrame) -> np.ndarray:
 
 
 def stream_real(images: np.ndarray, rows: np.ndarray, members: np.ndarray, extractors: list[Extractor],
-                batch_size: int = 256) -> tuple[dict[str, GroupMoments], np.ndarray | None, np.ndarray]:
+                batch_size: int = 256, vectors: dict[str, np.ndarray] | None = None
+                ) -> tuple[dict[str, GroupMoments], np.ndarray | None, np.ndarray]:
     """One pass over ``images[rows]`` (uint8 (N, r, r), e.g. a store memmap): moments per extractor,
     the classifier's probabilities (N, 15) when the classifier is among the extractors, and each
-    group's mean image (G, r, r) in [0, 1]."""
+    group's mean image (G, r, r) in [0, 1]. Given a ``vectors`` dict, it is filled with each
+    extractor's per-image features, float32 (N, dim) in ``rows`` order (precision/recall and
+    memorisation need the vectors, not only their moments)."""
     moments = {e.name: GroupMoments(list(REAL_GROUPS), e.dim) for e in extractors}
+    if vectors is not None:
+        vectors.update({e.name: np.empty((len(rows), e.dim), dtype=np.float32) for e in extractors})
     pixel_sums = np.zeros((members.shape[1], images.shape[1] * images.shape[2]))
     probs = []
     order = np.argsort(rows, kind="stable")  # sorted reads of the memmap; results put back in table order
@@ -68,6 +75,8 @@ def stream_real(images: np.ndarray, rows: np.ndarray, members: np.ndarray, extra
             else:
                 features = e.features(batch)
             moments[e.name].update(features, members[chosen])
+            if vectors is not None:
+                vectors[e.name][chosen] = features.float().cpu().numpy()
     out_probs = None
     if probs:
         out_probs = np.empty((len(rows), len(LABELS)), dtype=np.float32)
@@ -104,16 +113,22 @@ def pixel_change(group_means: np.ndarray) -> dict[str, float]:
 
 
 def stream_generated(generator: torch.nn.Module, resolution: int, z: torch.Tensor, extractors: list[Extractor],
-                     batch_size: int = 256) -> dict[str, GroupMoments]:
-    """Moments of generated images (one group, ``generated``) per extractor, sampled batch by batch."""
+                     batch_size: int = 256, vectors: dict[str, np.ndarray] | None = None) -> dict[str, GroupMoments]:
+    """Moments of generated images (one group, ``generated``) per extractor, sampled batch by batch; with
+    ``vectors`` (a dict), also each image's float32 features per extractor there (precision, recall)."""
     from cxrsynth.sampling import sample_images
 
     moments = {e.name: GroupMoments([GENERATED], e.dim) for e in extractors}
+    if vectors is not None:
+        vectors.update({e.name: np.empty((len(z), e.dim), dtype=np.float32) for e in extractors})
     for start in tqdm(range(0, len(z), batch_size), desc="generated features", unit="batch"):
         batch = sample_images(generator, z[start : start + batch_size], resolution, batch_size)
         ones = np.ones((len(batch), 1), dtype=bool)
         for e in extractors:
-            moments[e.name].update(e.features(batch), ones)
+            features = e.features(batch)
+            moments[e.name].update(features, ones)
+            if vectors is not None:
+                vectors[e.name][start : start + len(batch)] = features.float().cpu().numpy()
     return moments
 
 
@@ -169,9 +184,11 @@ def real_table(store, split_csv) -> pd.DataFrame:
 
 
 def save_real_features(out_dir, table: pd.DataFrame, moments: dict[str, GroupMoments],
-                       probs: np.ndarray | None, group_means: np.ndarray, info: dict) -> None:
+                       probs: np.ndarray | None, group_means: np.ndarray, info: dict,
+                       vectors: dict[str, np.ndarray] | None = None) -> None:
     """Write one ``moments_<extractor>.npz`` per extractor, the classifier's probabilities, the groups'
-    mean images and ``info.json``."""
+    mean images and ``info.json``; with ``vectors`` (``stream_real``'s), one ``vectors_<extractor>.npy``
+    (float32 (N, dim), ``table`` order) per extractor and ``vectors.csv`` (``VECTOR_COLUMNS`` of each row)."""
     import json
     from pathlib import Path
 
@@ -179,6 +196,10 @@ def save_real_features(out_dir, table: pd.DataFrame, moments: dict[str, GroupMom
     np.save(out_dir / "group_means.npy", group_means)
     for name, m in moments.items():
         m.save(out_dir / f"moments_{name}.npz")
+    if vectors is not None:
+        for name, v in vectors.items():
+            np.save(out_dir / f"vectors_{name}.npy", np.ascontiguousarray(v, dtype=np.float32))
+        table[list(VECTOR_COLUMNS)].to_csv(out_dir / "vectors.csv", index=False)
     if probs is not None:
         frame = table[["image", "patient_id", "split", *LABELS]].copy()
         frame[[f"p_{name}" for name in LABELS]] = probs.round(6)
@@ -191,3 +212,44 @@ def load_real_moments(folder) -> dict[str, GroupMoments]:
     from pathlib import Path
 
     return {p.stem.removeprefix("moments_"): GroupMoments.load(p) for p in sorted(Path(folder).glob("moments_*.npz"))}
+
+
+#: what ``vectors.csv`` says of each real feature vector: its store row, film, patient and split
+VECTOR_COLUMNS = ("row", "image", "patient_id", "split")
+
+
+@dataclass(frozen=True)
+class RealVectors:
+    """Per-image feature vectors of the real images (every stored film with a split: the set the
+    generators train on), as ``save_real_features`` writes them."""
+
+    table: pd.DataFrame  # VECTOR_COLUMNS, one line per vector
+    features: dict[str, np.ndarray]  # extractor name -> float32 (N, dim), in ``table`` order
+
+    def positions(self, split: str) -> np.ndarray:
+        """Positions (into ``table`` and every ``features`` array) of the films of one split."""
+        return np.flatnonzero(self.table["split"].to_numpy() == split)
+
+    def patients(self) -> np.ndarray:
+        """Each vector's patient as an integer code (equal codes: the same patient)."""
+        return pd.factorize(self.table["patient_id"])[0]
+
+
+def load_real_vectors(folder) -> RealVectors:
+    """The vectors written by ``save_real_features``; MissingInputError when the folder has none (an
+    older ``real_features`` output)."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    index = folder / "vectors.csv"
+    paths = sorted(folder.glob("vectors_*.npy"))
+    if not index.exists() or not paths:
+        raise MissingInputError(f"{folder}: no per-image feature vectors (vectors.csv, vectors_<extractor>.npy); "
+                                "rerun the real_features stage")
+    table = pd.read_csv(index)
+    features = {p.stem.removeprefix("vectors_"): np.load(p) for p in paths}
+    for name, v in features.items():
+        if len(v) != len(table):
+            raise MissingInputError(f"{folder}: vectors_{name}.npy has {len(v)} vectors, vectors.csv {len(table)} "
+                                    "rows; rerun the real_features stage")
+    return RealVectors(table, features)

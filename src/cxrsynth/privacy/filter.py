@@ -26,8 +26,8 @@ from cxrsynth.config.privacy import PrivacyParams
 from cxrsynth.errors import CxrsynthError
 from cxrsynth.labels import LABELS
 from cxrsynth.privacy.audit_inputs import AuditSetup
-from cxrsynth.synthesis.archive_writer import label_strings
 from cxrsynth.synthesis.archive_builder import ArchiveBuild, Delivered, check_shortfall, generate_patients
+from cxrsynth.synthesis.archive_writer import label_strings
 from cxrsynth.synthesis.scorers import Scorer
 
 #: images -> (per image: flagged?, per image and criterion: flagged?)
@@ -132,14 +132,19 @@ def audit_check(setup: AuditSetup) -> Check:
 
 
 def regenerator(generator: torch.nn.Module, resolution: int, scorer: Scorer, labeller: Scorer,
-                params: ArchiveParams, device: torch.device | str) -> Regenerate:
-    """The filter's regeneration: ``generate_patients`` as the archive's build makes patients, with
-    its own follow-up noise (seeded ``params.seed + NOISE_SEED``, drawn from call to call)."""
+                params: ArchiveParams, device: torch.device | str, make_patients=None) -> Regenerate:
+    """The filter's regeneration: ``generate_patients`` as the archive's build makes patients (or the
+    build's ``make_patients``: the diffusion generator's draws a flagged patient again, Packhäuser et al.'s
+    privacy-enhancing sampling), with its own follow-up noise (seeded ``params.seed + NOISE_SEED``, drawn
+    from call to call)."""
     noise = torch.Generator(device=device).manual_seed(params.seed + NOISE_SEED)
 
     def regenerate(classes, counts, seed):
-        result, made = generate_patients(generator, resolution, scorer, labeller, classes, counts, params,
-                                         seed, noise)
+        if make_patients is not None:
+            result, made = make_patients(classes, counts, params, seed, noise)
+        else:
+            result, made = generate_patients(generator, resolution, scorer, labeller, classes, counts, params,
+                                             seed, noise)
         return result.success, made
 
     return regenerate

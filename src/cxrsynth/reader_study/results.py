@@ -15,6 +15,7 @@ from cxrsynth.reader_study.answers import AnswersDB, read_answers
 from cxrsynth.reader_study.app import create_app
 from cxrsynth.reader_study.design import Design
 from cxrsynth.reader_study.simulated import discriminator_scorer, run_readers, running_server
+from cxrsynth.sampling import gan_only
 
 #: the two populations of readers, analysed and reported apart
 POPULATIONS = ("human", "simulated")
@@ -22,7 +23,10 @@ POPULATIONS = ("human", "simulated")
 
 def simulated_answers(study: str | Path, gan: str | Path, params) -> list[tuple]:
     """Rows of ``answers.read_answers`` given by ``params.simulated_readers`` (one reader per grade listed;
-    ``params``: a ``ReaderStudyParams``) through the app on a local port, from a throw-away database."""
+    ``params``: a ``ReaderStudyParams``) through the app on a local port, from a throw-away database.
+    No rows for a diffusion generator: it has no discriminator to read with (``sampling.gan_only``)."""
+    if gan_only("the simulated readers", gan):
+        return []
     with tempfile.TemporaryDirectory(prefix="reader-study-") as work:
         answers = Path(work) / "simulated.sqlite"
         db = AnswersDB(answers, Design(study).study_id)

@@ -48,7 +48,8 @@ def _archive(archive: dict) -> dict:
 
 def _table2(table2: dict) -> dict:
     macro = table2["macro"]
-    return {**{k: macro[k] for k in ("embedded", "class_generated", "real")},
+    # no embedded column for a diffusion generator (it has no latent to embed into)
+    return {**{k: macro[k] for k in ("embedded", "class_generated", "real") if k in macro},
             "class_generated_to_real": round(macro["class_generated"] / macro["real"], 4)}
 
 

@@ -29,6 +29,12 @@ class Context:
     gan_resolution: int
     classifier_size: int
     extractors: tuple[str, ...]
+    arch: str = "pggan"  # gan.arch: pggan | dcgan | ddpm | ldm
+
+    @property
+    def diffusion(self) -> bool:
+        """Whether the run's generator is the diffusion model (no discriminator, no latent optimised)."""
+        return self.arch in ("ddpm", "ldm")
 
     def data_note(self) -> Note | None:
         if self.demo:
@@ -111,7 +117,33 @@ def classifier_section(m: Metrics, ctx: Context) -> Section:
     ])
 
 
+def diffusion_section(m: Metrics, ctx: Context) -> Section:
+    gan = m.json("gan.json")
+    sampler = gan["sampler"]
+    table = pd.DataFrame({"value": {
+        "architecture": f"{gan['arch']} (MONAI DiffusionModelUNet" + (" on AutoencoderKL latents)" if gan["arch"] == "ldm"
+                                                                       else ", pixel space)"),
+        "final side (px)": gan["resolution"], "denoised shape": " x ".join(map(str, gan["latent_shape"])),
+        "images shown": f"{gan['images_shown']:,}",
+        **{f"final {k} loss": _f(v, 4) for k, v in gan["final_loss"].items() if v},
+        **{f"{k} parameters": f"{v:,}" for k, v in gan["parameters"].items()},
+        "sampler": f"{sampler['kind']}, {sampler['steps']} steps, guidance {sampler['guidance']:g}",
+        "labels dropped in training": _pct(sampler["p_uncond"], 0), "processes": gan["processes"]}}).rename_axis("quantity")
+    return Section("gan", "Class-conditional diffusion generator (in place of the PGGAN)", "not in the paper", [
+        Text("This run's generator is a class-conditional diffusion model (gan.arch " + gan["arch"] + "): a MONAI "
+             "UNet cross-attending to one token per label, trained with the labels dropped at random so that "
+             "sampling can use classifier-free guidance. Its films are drawn conditioned on labels; no latent is "
+             "optimised, so the paper's Algorithm 1, its discriminator-based stages and the embedded baseline "
+             "do not apply to it."),
+        *_notes(ctx.data_note()),
+        Table(table, "Training (metrics/gan.json)"),
+        Figure("gan_samples.png", "Films drawn from the exported (EMA) model, conditioned on training films' labels"),
+    ])
+
+
 def gan_section(m: Metrics, ctx: Context) -> Section:
+    if ctx.diffusion:
+        return diffusion_section(m, ctx)
     gan = m.json("gan.json")
     table = pd.DataFrame({"value": {
         "architecture": gan["arch"], "final side (px)": gan["resolution"], "images shown": f"{gan['images_shown']:,}",
@@ -191,9 +223,14 @@ def prevalence_section(m: Metrics, ctx: Context) -> Section:
 
 def archive_examples_section(m: Metrics, ctx: Context) -> Section:
     archive = m.json("archive.json")
+    how = (f"Latents optimised towards each class with the {archive['scorer']} scorer (Algorithm 1), and "
+           "follow-up films sampled around each optimised latent (N(0, 0.2) per coordinate).")
+    if ctx.diffusion:
+        how = ("Each synthetic patient drawn conditioned on a source film's labels carrying its class and kept when the "
+               "labeller sees the class (conditional sampling in place of Algorithm 1); its follow-up films drawn "
+               "with the same labels from nearby noise. Figure 7 shows each patient's first film.")
     return Section("examples", "Class-optimised images and follow-up series", "Figures 7 and 8", [
-        Text(f"Latents optimised towards each class with the {archive['scorer']} scorer (Algorithm 1), and "
-             "follow-up films sampled around each optimised latent (N(0, 0.2) per coordinate)."),
+        Text(how),
         *_notes(ctx.data_note(), _view_note(archive.get("view"))),
         Figure("real_vs_generated.png", "Real films of the test split (top) beside films of the archive (bottom)"),
         Figure("archive_classes.png", "Figure 7: class-optimised images, one row per class"),
@@ -240,6 +277,7 @@ def archive_mix_section(m: Metrics, ctx: Context) -> Section:
 def synthetic_auroc_section(m: Metrics, ctx: Context) -> Section:
     synth = m.json("synthetic_auroc.json")
     embed = m.json("embed.json")
+    skipped = embed.get("skipped", False)
     columns = ("embedded", "class_generated", "real")
     rows = {}
     for label in LABELS:
@@ -252,17 +290,18 @@ def synthetic_auroc_section(m: Metrics, ctx: Context) -> Section:
     return Section("synthetic_auroc", "Classifiers trained on synthetic images, tested on real ones", "Table 2", [
         Text(f"Class-generated training reaches {ratio:.0%} of the real-trained macro AUROC "
              f"({synth['macro']['class_generated']:.3f} against {synth['macro']['real']:.3f}; the paper: "
-             f"{paper_ratio:.0%}). The embedded column regenerates {embed['images']:,} real images through an "
+             f"{paper_ratio:.0%}). " + (f"No embedded column: {embed['reason']}." if skipped else
+             f"The embedded column regenerates {embed['images']:,} real images through an "
              f"encoder trained on {embed['encoder_train_images']:,} generator samples (held-out latent MSE "
              f"{embed['heldout']['latent_mse']:.3f}, against {embed['heldout_latent_mse_predicting_zero']:.3f} for "
-             f"predicting zero)."),
+             f"predicting zero).")),
         *_notes(ctx.data_note(),
                 Note(f"All three classifiers at {synth['input_size']} px for {synth['max_epochs']} epochs from "
                      "random weights; the paper's at full resolution from ImageNet.")
                 if synth["input_size"] < 256 else None),
         Table(table, "Table 2: test AUROC (metrics/synthetic_auroc.json)"),
         Figure("synthetic_auroc.png", "Table 2 as bars"),
-        Figure("embed_pairs.png", "The embedded baseline: real images and their regenerations"),
+        *([] if skipped else [Figure("embed_pairs.png", "The embedded baseline: real images and their regenerations")]),
         Data("synthetic_auroc.csv", m.csv("synthetic_auroc.csv").pivot(index="class", columns="training",
                                                                        values="auroc")),
         Data("synthetic_auroc.md", pd.DataFrame(), text=m.text("synthetic_auroc.md")),
@@ -287,7 +326,10 @@ def reader_section(m: Metrics, ctx: Context) -> Section:
         Text(f"{design['grids']} grids of {design['grid_size']} films and {design['pairs']} pairs at "
              f"{design['display_size']} px, {design['real_films']} real and {design['generated_films']} generated "
              f"films, served by the reader-study app. {READER_STUDY_NOTE}"),
-        *_notes(Note("SIMULATED: no radiologist has answered; the readers are the trained discriminator "
+        *_notes(Note("No readers: no radiologist has answered, and a diffusion generator has no discriminator to "
+                     "stand in as a SIMULATED reader. Serve the study to radiologists (README: \"Run the reader "
+                     "study\").") if ctx.diffusion and result["simulated"] else
+                Note("SIMULATED: no radiologist has answered; the readers are the trained discriminator "
                      "answering through the app. These numbers say how separable the critic finds the films, "
                      "not how realistic they look to a radiologist.") if result["simulated"] else None,
                 ctx.data_note()),
@@ -340,7 +382,11 @@ def baselines_section(m: Metrics, ctx: Context) -> Section:
             Text("Not run yet: `dvc repro baselines/dvc.yaml`, then `dvc repro -f report` to add them here.")])
     table = pd.DataFrame([{"system": r["system"], "paper": r["paper"], "loss": r["loss"],
                            "FID (classifier)": _f(r.get("fid_classifier"), 1), "label-mix TV": _f(r.get("label_mix_tv")),
-                           "GAN-train AUROC": _f(r.get("gan_train_auroc"))} for r in summary["rows"]]).set_index("system")
+                           "GAN-train AUROC": _f(r.get("gan_train_auroc")),
+                           "precision": _f(r.get("precision_classifier")), "recall": _f(r.get("recall_classifier")),
+                           "density": _f(r.get("density_classifier")), "coverage": _f(r.get("coverage_classifier")),
+                           "memorised": _pct(r.get("memorisation_classifier"))}
+                          for r in summary["rows"]]).set_index("system")
     claim, saving = summary["d_loss_claim"], summary["batch_norm_memory_saving_pct"]
     blocks = [Text("Every generator judged on the same samples, labeller and test split (docs/baselines.md). "
                    "Read from metrics/baselines.json as the baselines pipeline last wrote it: it is a separate "

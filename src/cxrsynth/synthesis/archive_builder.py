@@ -153,9 +153,15 @@ def concatenate(results: list[OptimisationResult]) -> OptimisationResult:
     ) if len(results) > 1 else first
 
 
+#: (target class per patient, images per patient, params, seed, follow-up noise) -> (per job record, delivered)
+MakePatients = Callable[[np.ndarray, np.ndarray, ArchiveParams, int, torch.Generator],
+                        tuple[OptimisationResult, Delivered]]
+
+
 def build_archive(generator: torch.nn.Module, resolution: int, scorer: Scorer, labeller: Scorer,
                   source: pd.DataFrame, params: ArchiveParams, labeller_auroc: float | None = None,
-                  clock: Callable[[], float] = time.perf_counter) -> ArchiveBuild:
+                  clock: Callable[[], float] = time.perf_counter,
+                  make_patients: MakePatients | None = None) -> ArchiveBuild:
     """Build ``params.size`` images whose labels are as frequent as the source's.
 
     Three passes: a **pilot** (``params.pilot_patients`` patients per class) measures what labels
@@ -171,7 +177,13 @@ def build_archive(generator: torch.nn.Module, resolution: int, scorer: Scorer, l
     within ``params.max_shortfall`` or ``params.max_minutes`` (the message quotes
     ``labeller_auroc``, the labeller's test macro AUROC, as the likely cause; ``clock`` times the
     passes). Raises ShortfallError, naming the classes, when the archive misses ``params.size``
-    by more than ``params.max_shortfall``."""
+    by more than ``params.max_shortfall``. ``make_patients`` makes the patients of each pass (default:
+    ``generate_patients`` with ``generator``; the diffusion generator's is
+    ``synthesis.conditional_sampling.patient_maker``)."""
+    if make_patients is None:
+        def make_patients(patient_class, counts, params, seed, noise):
+            return generate_patients(generator, resolution, scorer, labeller, patient_class, counts, params, seed,
+                                     noise)
     start = clock()
     rng = np.random.default_rng(params.seed)
     n_classes = len(LABELS)
@@ -224,8 +236,7 @@ def build_archive(generator: torch.nn.Module, resolution: int, scorer: Scorer, l
         patient_class, counts = plan_patients(candidates, tuple(params.follow_ups), rng)
         if name == "main":
             forecast_rest(quotas, images, patient_class, counts)
-        result, made_now = generate_patients(generator, resolution, scorer, labeller, patient_class, counts, params,
-                                             params.seed + 1000 * number, noise)
+        result, made_now = make_patients(patient_class, counts, params, params.seed + 1000 * number, noise)
         patient = np.repeat(np.arange(len(made_now.counts)), made_now.counts)
         per_patient = np.zeros((len(made_now.counts), n_classes))
         np.add.at(per_patient, patient, made_now.labels)

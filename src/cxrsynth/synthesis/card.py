@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cxrsynth.config.base import Section
+from cxrsynth.config.gan import DIFFUSION_ARCHS
 from cxrsynth.data.shards import ARCHIVE_CSV
 from cxrsynth.errors import MissingInputError
 from cxrsynth.io import write_text
 from cxrsynth.labels import LABELS
+from cxrsynth.sampling import generator_arch
 
 CARD_NAME = "README.md"
 #: What the code revision is of: a commit of only dvc.lock or metrics/ must not change an archive's bytes.
@@ -44,6 +46,10 @@ CRITERIA = {"verifier": "the patient verifier", "pixel": "pixel nearest neighbou
             "feature": "classifier-feature nearest neighbours"}
 MADE_BY_ARCHIVE = ("the `archive` stage of the cxrsynth pipeline: class-optimised latents (Segal et al. 2021, "
                    "Algorithm 1), each a synthetic patient whose follow-up films are sampled around it")
+MADE_BY_DIFFUSION = ("the `archive` stage of the cxrsynth pipeline with a class-conditional diffusion generator "
+                     "(MONAI): each synthetic patient drawn conditioned on a source film's labels and kept when the "
+                     "labeller sees its target class, its follow-up films drawn from nearby noise; patients the "
+                     "privacy audit flags are drawn again (privacy-enhancing sampling, Packhäuser et al. 2023)")
 
 
 @dataclass(frozen=True)
@@ -322,7 +328,8 @@ def archive_facts(table, shards: list[str], resolution: int, labels: Mapping[str
                      source_patients=int(source_table["patient_id"].nunique()),
                      source_pct={n: v["source_pct"] for n, v in labels.items()}, params_digest=params_digest(*sections),
                      params_sections=tuple(s.section for s in sections), revision=code_revision(), view=view,
-                     privacy=privacy)
+                     privacy=privacy,
+                     made_by=MADE_BY_DIFFUSION if generator_arch(gan_dir) in DIFFUSION_ARCHS else MADE_BY_ARCHIVE)
 
 
 def render_card(facts: CardFacts) -> str:

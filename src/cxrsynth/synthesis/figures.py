@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 from cxrsynth.data.store import ImageStore
 from cxrsynth.io import atomic_path
 from cxrsynth.labels import LABELS
+from cxrsynth.models.diffusion import ConditionalDiffusion
 from cxrsynth.plots import contact_sheet, prevalence_by_split
 from cxrsynth.sampling import sample_images
 from cxrsynth.synthesis.archive_builder import ArchiveBuild
@@ -84,8 +85,15 @@ def follow_up_series(table: pd.DataFrame, images: np.ndarray, resolution: int, p
 
 def archive_figures(generator: torch.nn.Module, build: ArchiveBuild, resolution: int, device: torch.device | str,
                     examples: str | os.PathLike, series: str | os.PathLike) -> None:
-    """Figure 7 (``class_examples``) to ``examples`` and Figure 8 (``follow_up_series``) to ``series``."""
-    class_examples(generator, build.z_star, build.table, resolution, device, examples)
+    """Figure 7 (``class_examples``) to ``examples`` and Figure 8 (``follow_up_series``) to ``series``.
+    A diffusion generator's Figure 7 shows each patient's first film (its film is a function of the
+    noise and the labels, not of z* alone)."""
+    if isinstance(generator, ConditionalDiffusion):
+        _, first = np.unique(build.table["Patient ID"].to_numpy(), return_index=True)
+        first = np.sort(first)
+        contact_sheet(class_rows(build.images[first], build.table), examples, scale=max(1, SHOWN_PX // resolution))
+    else:
+        class_examples(generator, build.z_star, build.table, resolution, device, examples)
     follow_up_series(build.table, build.images, resolution, series)
 
 

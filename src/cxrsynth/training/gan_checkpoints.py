@@ -62,7 +62,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 #: GANConfig fields that change nothing the run trains (only how often the losses are read)
-NOT_IN_RUN_KEY = ("log_every",)
+#: config keys that change no training: how often losses are read, and how a diffusion model samples
+NOT_IN_RUN_KEY = ("log_every", "sample_steps", "guidance", "archive_oversample")
 #: the modules whose code is the training: networks, losses, schedule, EMA, the step, the real images drawn
 TRAINING_MODULES = ("cxrsynth.training.gan_module", "cxrsynth.training.gan_data")
 #: the params models (``models.gan`` reads its defaults there): what they give a run is the key's params
@@ -191,6 +192,8 @@ def keep_aside(checkpoint_dir: Path, state: dict | None, why: str) -> Path:
 def _planned_images(config: dict) -> int | None:
     """The images a saved run's schedule shows in all (``ProgressiveSchedule.total_images``: the first
     resolution has no fade-in), from its saved config; None when the config does not say."""
+    if config.get("arch") == "ldm" and "images" in config:  # the autoencoder's phase, then the UNet's
+        return int(config["images"]) + int(config.get("ae_images", 0))
     if config.get("arch") == "dcgan" and "dcgan_images" in config:
         return int(config["dcgan_images"])
     if "fade_images" in config and "stable_images" in config:

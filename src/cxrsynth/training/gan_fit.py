@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from cxrsynth.data.store import ImageStore
 from cxrsynth.distributed import is_first_process
+from cxrsynth.models.cost import film_cost
 from cxrsynth.training.checkpoints import load_checkpoint
 from cxrsynth.training.gan_checkpoints import (
     KEPT,
@@ -115,7 +116,10 @@ class PhaseMonitor(Callback):
     @torch.no_grad()
     def _grid(self, trainer, module: GANModule, name: str) -> None:
         done = next(p for p in module.schedule.phases if p.name == name)
-        images = module.ema(module.fixed_z, done.resolution, 1.0).float()
+        if hasattr(module, "phase_grid"):  # a module with its own grid (the diffusion model's)
+            images = module.phase_grid(done)
+        else:
+            images = module.ema(module.fixed_z, done.resolution, 1.0).float()
         grid = image_grid(images)
         self.samples_dir.mkdir(parents=True, exist_ok=True)
         grid.save(self.samples_dir / f"{len(module.finished_phases):02d}_{name}.png")
@@ -255,3 +259,22 @@ def export_generator(module: GANModule, out_dir: Path, samples_dir: Path | None 
     torch.save(d_state, out_dir / "discriminator.pt")
     config = asdict(module.config) | {"resolution": module.config.resolutions[-1]}
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+
+
+def gan_metrics(fit: GANFit) -> dict:
+    """What ``metrics/gan.json`` records of a GAN run: its schedule, losses and D-loss statistics."""
+    module = fit.module
+    return {
+        "arch": module.config.arch,
+        "resolution": module.config.resolutions[-1],
+        "images_shown": module.images_seen,
+        "processes": fit.processes,
+        "batch_per_process": {str(p.resolution): p.batch_size // fit.processes for p in module.schedule.phases},
+        "memory_mapped_levels": fit.memory_mapped,  # over gan.memory_limit_gib: read batch by batch
+        "final_loss_d": round(module.last_losses.get("d", float("nan")), 4),
+        "final_loss_g": round(module.last_losses.get("g", float("nan")), 4),
+        "d_loss": {k: round(v, 6) if isinstance(v, float) else v for k, v in module.d_loss_stats().items()},
+        "phases": module.finished_phases,
+        "resumed_from": module.resumed_from,  # gan.resume_from: the other run's checkpoint this one continued
+        "film_cost": film_cost(module.ema, module.config.z_dim, module.config.resolutions[-1]),  # counted, not timed
+    }
