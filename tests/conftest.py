@@ -93,7 +93,10 @@ def validate_params(workdir: Path) -> Path:
 
 
 def dvc_stages(dvc_yaml: Path) -> dict:
-    """A dvc.yaml's stages with its ``vars`` (``${paths.store}`` ...) put in, as DVC reads them."""
+    """A dvc.yaml's stages with its ``vars`` (``${paths.store}`` ...) and the params it names from the
+    params.yaml beside it (``${gan.arch}``) put in, as DVC reads them."""
+    import re
+
     import yaml
 
     text = Path(dvc_yaml).read_text()
@@ -102,6 +105,19 @@ def dvc_stages(dvc_yaml: Path) -> dict:
             for key, value in values.items():
                 text = text.replace(f"${{{group}.{key}}}", value)
     assert "${paths." not in text, "a ${paths.<x>} that the vars do not define"
+    params_file = Path(dvc_yaml).parent / "params.yaml"
+    if params_file.exists():
+        params = yaml.safe_load(params_file.read_text())
+
+        def value(match):
+            node = params
+            for part in match.group(1).split("."):
+                if not isinstance(node, dict) or part not in node:
+                    return match.group(0)
+                node = node[part]
+            return str(node) if not isinstance(node, (dict, list)) else match.group(0)
+
+        text = re.sub(r"\$\{([\w.]+)\}", value, text)
     return yaml.safe_load(text)["stages"]
 
 
