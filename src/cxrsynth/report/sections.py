@@ -91,20 +91,24 @@ def split_section(m: Metrics, ctx: Context) -> Section:
 def classifier_section(m: Metrics, ctx: Context) -> Section:
     ours = m.json("classifier.json")
     d = m.json("d_classifier.json")
+    skipped = d.get("skipped", False)  # a diffusion generator has no discriminator to re-purpose
+    d_auroc = {} if skipped else d["test_auroc"]
     roc = m.csv("classifier_roc.csv")
     at_10 = roc[roc["fpr"] <= 0.10].groupby("class")["tpr"].max()
     table = pd.DataFrame({
         "AUROC (this run)": [_f(ours["test_auroc"].get(k)) for k in LABELS],
         "paper (DenseNet-121 on real)": [_f(TABLE2_AUROC[k][2]) for k in LABELS],
         "TPR at FPR 10%": [_f(at_10.get(k)) for k in LABELS],
-        "re-purposed discriminator": [_f(d["test_auroc"].get(k)) for k in LABELS],
+        "re-purposed discriminator": [_f(d_auroc.get(k)) for k in LABELS],
         "test positives": [str(ours["test_positives"].get(k, DASH)) for k in LABELS],
     }, index=pd.Index(LABELS, name="label"))
-    table.loc["macro"] = [_f(ours["test_auroc_macro"]), _f(TABLE2_AVERAGE[2]), DASH, _f(d["test_auroc_macro"]), DASH]
+    table.loc["macro"] = [_f(ours["test_auroc_macro"]), _f(TABLE2_AVERAGE[2]), DASH, _f(d.get("test_auroc_macro")), DASH]
     return Section("classifier", "DenseNet-121 classifier", "section 3.2; Table 2, real column", [
         Text(f"Test macro AUROC {ours['test_auroc_macro']:.3f} (paper: {TABLE2_AVERAGE[2]:.3f}) at "
-             f"{ours['input_size']} px after {ours['epochs']} epochs (best {ours['best_epoch']}). The trained "
-             f"discriminator, given a new head and fine-tuned the same way, reaches {d['test_auroc_macro']:.3f}."),
+             f"{ours['input_size']} px after {ours['epochs']} epochs (best {ours['best_epoch']}). "
+             + (f"No re-purposed discriminator: {d['reason']}." if skipped else
+                f"The trained discriminator, given a new head and fine-tuned the same way, reaches "
+                f"{d['test_auroc_macro']:.3f}.")),
         *_notes(ctx.data_note(),
                 Note(f"Trained at {ctx.classifier_size} px, the generator's side, not at the paper's full "
                      "resolution.") if ctx.classifier_size < 256 else None,
@@ -283,7 +287,7 @@ def synthetic_auroc_section(m: Metrics, ctx: Context) -> Section:
     for label in LABELS:
         ours = synth["per_class"].get(label, {})
         rows[label] = [_f(ours.get(c)) for c in columns] + [_f(v) for v in TABLE2_AUROC[label]]
-    rows["macro"] = [_f(synth["macro"][c]) for c in columns] + [_f(v) for v in TABLE2_AVERAGE]
+    rows["macro"] = [_f(synth["macro"].get(c)) for c in columns] + [_f(v) for v in TABLE2_AVERAGE]
     table = pd.DataFrame(rows, index=[*columns, *(f"paper: {c}" for c in columns)]).T.rename_axis("label")
     ratio = synth["macro"]["class_generated"] / synth["macro"]["real"]
     paper_ratio = TABLE2_AVERAGE[1] / TABLE2_AVERAGE[2]
