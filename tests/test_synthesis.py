@@ -66,6 +66,26 @@ def test_masked_slots_keep_their_latent_and_optimiser_state(parts):
     torch.testing.assert_close(alone, new[:1])
 
 
+def test_a_lone_slot_is_scored_as_a_two_row_batch(parts):
+    """MKL's one-row (matrix-vector) path sums in a run-dependent order on 2 threads, which changed the
+    demo archive in its last bits between runs; no one-row batch may reach the networks."""
+    generator, scorer = parts
+    seen = []
+    hook = scorer.model.register_forward_pre_hook(lambda module, args: seen.append(len(args[0])))
+    try:
+        opt = LatentOptimiser(generator, 16, scorer, step_size=0.1)
+        z = torch.randn(3, 16, generator=torch.Generator().manual_seed(4))
+        classes = torch.tensor([1, 5, 9])
+        s_all, g_all = opt.scores(z, classes, grad=True)
+        s_one, g_one = opt.scores(z[1:2], classes[1:2], grad=True)
+    finally:
+        hook.remove()
+    assert seen == [3, 2]
+    assert s_one.shape == (1,) and g_one.shape == (1, 16)
+    torch.testing.assert_close(s_one, s_all[1:2])
+    torch.testing.assert_close(g_one, g_all[1:2])  # its own gradient, not the duplicate's added in
+
+
 def test_batched_run_stops_each_latent_on_its_own(parts):
     generator, scorer = parts
     opt = LatentOptimiser(generator, 16, scorer, step_size=0.05)

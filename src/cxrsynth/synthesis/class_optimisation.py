@@ -69,14 +69,23 @@ class LatentOptimiser:
 
     def scores(self, z: torch.Tensor, classes: torch.Tensor, grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Target-class logits of G(z), and their gradient with respect to z when ``grad``."""
+        # A one-row batch runs twice over: MKL's matrix-vector path on 2 threads sums in a run-dependent
+        # order, so a lone slot's gradient would change in its last bits from one run to the next (and
+        # with it the archive); as a two-row batch it takes the matrix-matrix path, which does not.
+        single = len(z) == 1
+        if single:
+            z, classes = z.expand(2, -1), classes.expand(2)
         with torch.enable_grad() if grad else torch.no_grad():
-            z = z.detach().requires_grad_(grad)
+            z = z.detach().clone().requires_grad_(grad)
             logits = self.scorer.logits(self.generator(z, self.resolution, 1.0))
             s = logits.gather(1, classes[:, None]).squeeze(1)
+            if single:
+                # both rows are the same; the ascent uses the first row's own gradient, not the sum
+                s = s[:1]
             if not grad:
                 return s.detach(), None
             (g,) = torch.autograd.grad(s.sum(), z)  # slots are independent: d(sum)/dz_i = ds_i/dz_i
-        return s.detach(), g
+        return s.detach(), g[:1] if single else g
 
     def step(self, z, g, active, state) -> torch.Tensor:
         """One ascent step on the ``active`` slots only; the others keep their z and optimiser state."""
