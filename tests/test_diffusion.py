@@ -153,6 +153,19 @@ def test_label_tokens_and_the_guided_sampler_use_the_labels():
     assert not torch.equal(model.sample(z, one, guidance=0.0), model.sample(z, one, guidance=3.0))
 
 
+def test_the_unet_samples_in_the_configured_dtype_and_the_update_in_float32():
+    seen = []
+    for dtype in ("bfloat16", "float32"):
+        config = DiffusionConfig(resolution=8, channels=[8, 8], attention_levels=[False, True], norm_groups=4,
+                                 head_channels=4, label_dim=8, train_timesteps=20, sample_steps=2, sample_dtype=dtype)
+        model = ConditionalDiffusion(config).eval()
+        hook = model.unet.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+        films = model.sample(torch.randn(2, config.z_dim), torch.zeros(2, len(LABELS)))
+        hook.remove()
+        assert films.dtype == torch.float32
+    assert seen == [torch.bfloat16] * 2 + [torch.float32] * 2
+
+
 # ---------------------------------------------------------------- conditional sampling, with stand-ins
 
 SIDE = 15  # one 3 x 3 patch per finding: 14 patches in a 15 x 15 film

@@ -6,6 +6,8 @@ It sits under ``gan`` so that one param swaps the generator behind the archive
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -29,6 +31,9 @@ class DiffusionParams(BaseModel):
     p_uncond: float = Field(0.1, ge=0, lt=1, description="share of training steps with the labels dropped (CFG)")
     sample_steps: int = Field(10, ge=1, description="DDIM steps per image")
     guidance: float = Field(2.0, ge=0, description="classifier-free guidance scale (0: conditional only, no guidance)")
+    sample_dtype: Literal["bfloat16", "float32"] = Field(
+        "bfloat16", description="the UNet's arithmetic when sampling (autocast; the DDIM update stays float32): "
+        "bfloat16 draws 2.2x as many films per second on the demo's CPU (AMX) and is what GPUs sample in")
     archive_oversample: float = Field(1.25, ge=1, description="candidate patients drawn per planned one in the "
                                       "archive, in place of archive.oversample (conditional draws need fewer)")
     ema_decay: float = Field(0.999, ge=0, lt=1)

@@ -69,6 +69,7 @@ class DiffusionConfig:
     p_uncond: float = _default("p_uncond")
     sample_steps: int = _default("sample_steps")
     guidance: float = _default("guidance")
+    sample_dtype: str = _default("sample_dtype")
     archive_oversample: float = _default("archive_oversample")
     ema_decay: float = _default("ema_decay")
     ae_images: int = _default("ae_images")
@@ -188,7 +189,8 @@ class ConditionalDiffusion(nn.Module):
     def sample(self, z: torch.Tensor, labels: torch.Tensor | None, guidance: float | None = None,
                steps: int | None = None) -> torch.Tensor:
         """DDIM from flat noise ``z`` (N, z_dim), conditioned on (N, 15) ``labels`` with classifier-free
-        guidance ``guidance`` (default: the config's), or unconditional when ``labels`` is None."""
+        guidance ``guidance`` (default: the config's), or unconditional when ``labels`` is None. The UNet
+        runs in the config's ``sample_dtype``."""
         c = self.config
         guidance = c.guidance if guidance is None else guidance
         x = z.reshape(len(z), *c.latent_shape)
@@ -204,10 +206,12 @@ class ConditionalDiffusion(nn.Module):
             context = self.tokens(labels.to(x.device).float())
             if guided:
                 context = torch.cat([context, null])
+        low = c.sample_dtype == "bfloat16"
         for t in scheduler.timesteps:
             inputs = torch.cat([x, x]) if guided else x
             steps_t = torch.full((len(inputs),), int(t), device=x.device, dtype=torch.long)
-            eps = self.unet(inputs, steps_t, context=context)
+            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=low):
+                eps = self.unet(inputs, steps_t, context=context).float()  # the DDIM update stays float32
             if guided:
                 conditional, unconditional = eps.chunk(2)
                 eps = unconditional + (1 + guidance) * (conditional - unconditional)
