@@ -262,6 +262,50 @@ def test_a_patient_the_labeller_never_confirms_is_not_delivered():
     assert not record.success.any() and record.attempts.tolist() == [4] and len(made.images) == 0
 
 
+def test_the_plan_draws_more_of_a_class_confirmed_less_often_and_none_of_one_never_confirmed():
+    """One draw per patient: about half are confirmed (the stand-in misses every finding for half the noise),
+    Hernia never. The archive is still delivered in full: each class's candidates are divided by the share of
+    its patients confirmed so far, and Hernia leaves the plan after the pilot."""
+    from cxrsynth.synthesis.archive_builder import build_archive, patient_success
+
+    hernia = LABELS.index("Hernia")
+
+    class NoHernia(PatchModel):
+        def sample(self, z, labels, guidance=None, steps=None):
+            films = super().sample(z, labels)
+            ys, xs = patch_slices(hernia)
+            films[:, 0, ys, xs] = -1.0
+            return films
+
+    model, labeller = NoHernia(), patch_scorer()
+    source = source_table(600)
+    params = ArchiveParams(size=300, follow_ups=[2, 2], pilot_patients=3, oversample=1.0, max_shortfall=0.05,
+                           max_attempts=1, retries=0, max_minutes=None, privacy_filter=False)
+    build = build_archive(model, SIDE, labeller, labeller, source, params,
+                          make_patients=patient_maker(model, labeller, labeller, source))
+    planned = build.planned.set_index("class")
+    assert planned["delivered_images"].sum() >= 0.95 * params.size  # about half without the division
+    assert planned.loc["Hernia", "jobs"] == params.pilot_patients and planned.loc["Hernia", "delivered_images"] == 0
+    success = patient_success([build.optimisation], len(LABELS))
+    assert success[hernia] == 0 and 0.3 < success[0] < 0.7
+    # No Finding (the plan's main class here): candidates for about twice its planned patients after the pilot
+    planned_patients = (planned.loc["No Finding", "planned_images"] - 2 * params.pilot_patients) / 2
+    assert planned.loc["No Finding", "jobs"] - params.pilot_patients >= 1.5 * planned_patients
+
+
+def test_patient_success_is_the_share_delivered_per_class():
+    from cxrsynth.synthesis.archive_builder import patient_success
+    from cxrsynth.synthesis.class_optimisation import OptimisationResult
+
+    def result(classes, success):
+        n = len(classes)
+        return OptimisationResult(np.asarray(classes), np.zeros(n), np.asarray(success, bool), torch.zeros(n, 2),
+                                  np.zeros(n), np.zeros(n, np.int64), np.zeros(n, np.int64), np.ones(n, np.int64))
+
+    rates = patient_success([result([0, 0, 2], [1, 0, 0]), result([0, 2], [1, 0])], 4)
+    assert rates.tolist() == [2 / 3, 1.0, 0.0, 1.0]  # classes 1 and 3 not tried: 1
+
+
 def test_privacy_enhancing_sampling_replaces_a_planted_near_copy(tmp_path):
     """The archive's filter with the diffusion generator's draws: a film within a few grey levels of a
     training film is flagged by the audit's nearest-neighbour tests, and its patient drawn again."""

@@ -168,7 +168,9 @@ def build_archive(generator: torch.nn.Module, resolution: int, scorer: Scorer, l
     each target class brings; the **main** pass plans the images per target class by non-negative
     least squares so the expected label counts match the source's (``planning``); a **top-up** of
     the last ``params.top_up_fraction`` re-solves with every image made so far and fills what is
-    still short. Each patient is one class-optimised latent (failed jobs retried with fresh
+    still short. A class none of whose patients has been delivered so far is left out of a pass's plan,
+    and each class's candidates are divided by the share of its patients delivered so far
+    (``patient_success``). Each patient is one class-optimised latent (failed jobs retried with fresh
     latents, ``params.retries``), its follow-ups sampled locally and labelled by ``labeller``. The
     main and top-up passes make ``params.oversample`` times their plan per class and keep, class by
     class, the patients whose labels bring the mix closest to the source's (``select_patients``).
@@ -223,9 +225,13 @@ def build_archive(generator: torch.nn.Module, resolution: int, scorer: Scorer, l
             rates, seen = label_rates(np.concatenate([p.target for p in parts]), done, n_classes)
             images = remaining if name == "top_up" else round(remaining * (1 - params.top_up_fraction))
             still_wanted = (wanted - done.sum(axis=0)) * images / max(remaining, 1)  # this pass's share
-            quotas = solve_images_per_class(rates, still_wanted, images, usable=seen > 0 if seen.any() else None,
-                                            weights=weights)
-            surplus = params.oversample
+            success = patient_success(results, n_classes)
+            usable = (seen > 0) & (success > 0) if seen.any() else None
+            quotas = solve_images_per_class(rates, still_wanted, images, usable=usable, weights=weights)
+            # a class whose patients are confirmed less often gets more candidates: the GAN's optimised
+            # latents converge (rate 1: unchanged), a diffusion model's conditional draws may not; at most
+            # 10 times as many, since a class confirmed that rarely costs more draws than it is worth
+            surplus = params.oversample / np.maximum(success, 0.1)
         quota_total += quotas
         if quotas.sum() == 0:
             if name == "main" and remaining > 0:
@@ -268,6 +274,16 @@ def build_archive(generator: torch.nn.Module, resolution: int, scorer: Scorer, l
     return ArchiveBuild(table, np.concatenate([p.images for p in parts]), optimisation, planned,
                         torch.cat([p.z_star for p in parts]), passes, clock() - start, forecast, outcome,
                         labeller_auroc)
+
+
+def patient_success(results: list[OptimisationResult], n_classes: int) -> np.ndarray:
+    """Per target class, the share of the patients made so far that were delivered (a converged latent or a
+    confirmed draw); 1 for a class not tried yet."""
+    tried, delivered = np.zeros(n_classes), np.zeros(n_classes)
+    for result in results:
+        tried += np.bincount(result.classes, minlength=n_classes)
+        delivered += np.bincount(result.classes, weights=result.success.astype(float), minlength=n_classes)
+    return np.where(tried > 0, delivered / np.maximum(tried, 1), 1.0)
 
 
 def per_class_plan(quotas: np.ndarray, delivered_class: np.ndarray, delivered_count: np.ndarray,

@@ -54,12 +54,14 @@ def _label(images: torch.Tensor, labeller: Scorer, scorer: Scorer, target: np.nd
     """(labeller 0/1 labels (N, 15), the scorer's probability of each image's target class) of uint8 films."""
     labels, scores = [], []
     target_t = torch.as_tensor(target, dtype=torch.long)
+    same = scorer.model is labeller.model and scorer.input_size == labeller.input_size  # the usual case: run it once
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
             batch = images[start : start + batch_size].to(device).float() / 127.5 - 1.0
-            probs = torch.sigmoid(labeller.logits(batch)).cpu().numpy()
+            logits = labeller.logits(batch)
+            probs = torch.sigmoid(logits).cpu().numpy()
             labels.append((probs >= labeller.thresholds).astype(np.uint8))
-            score = torch.sigmoid(scorer.logits(batch)).cpu()
+            score = torch.sigmoid(logits if same else scorer.logits(batch)).cpu()
             scores.append(score.gather(1, target_t[start : start + batch_size, None]).squeeze(1).numpy())
     if not labels:
         return np.zeros((0, len(LABELS)), np.uint8), np.zeros(0)
