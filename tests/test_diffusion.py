@@ -15,12 +15,14 @@ import pandas as pd
 import pytest
 import torch
 from conftest import demo_store, validate_params
+from monai.networks.schedulers import DDIMScheduler
 from torch import nn
 
 from cxrsynth.config.archive import ArchiveParams
+from cxrsynth.config.diffusion import DiffusionParams
 from cxrsynth.config.gan import GANParams
 from cxrsynth.labels import LABELS
-from cxrsynth.models.diffusion import ConditionalDiffusion, DiffusionConfig, LabelTokens
+from cxrsynth.models.diffusion import ConditionalDiffusion, DiffusionConfig, LabelTokens, ddim_timesteps
 from cxrsynth.sampling import gan_only, latents, load_generator, sample_images
 from cxrsynth.skipped import skip_reason
 from cxrsynth.synthesis.conditional_sampling import ConditionBank, carries, patient_maker, sample_patients
@@ -48,7 +50,7 @@ TINY = """gan:
     head_channels: 8
     label_dim: 16
     train_timesteps: 50
-    sample_steps: 3
+    sample_steps: 5
     ae_images: {ae_images}
     ae_channels: [16, 16]
 """
@@ -166,6 +168,37 @@ def test_the_unet_samples_in_the_configured_dtype_and_the_update_in_float32():
     assert seen == [torch.bfloat16] * 2 + [torch.float32] * 2
 
 
+
+class NoiseOracle(nn.Module):
+    """A UNet that knows the noise: it returns ``noise`` (what a perfect denoiser predicts) for every input."""
+
+    def __init__(self, noise: torch.Tensor):
+        super().__init__()
+        self.noise = noise
+
+    def forward(self, x, timesteps, context=None):
+        return self.noise.repeat(len(x) // len(self.noise), 1, 1, 1)
+
+
+def test_the_ddim_chain_starts_at_pure_noise_and_lands_on_the_clean_film():
+    assert ddim_timesteps(1000, 10).tolist() == [999, 899, 799, 699, 599, 499, 399, 299, 199, 99]
+    with pytest.raises(ValueError, match="do not divide"):
+        ddim_timesteps(1000, 3)
+    with pytest.raises(ValueError, match="must divide"):
+        DiffusionParams(train_timesteps=1000, sample_steps=3)
+    config = DiffusionConfig(resolution=8, channels=[8, 8], attention_levels=[False, True], norm_groups=4,
+                             head_channels=4, label_dim=8, train_timesteps=1000, sample_steps=10,
+                             sample_dtype="float32")
+    model = ConditionalDiffusion(config).eval()
+    clean = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 1.6 - 0.8
+    noise = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    a = DDIMScheduler(num_train_timesteps=1000, schedule=config.beta_schedule).alphas_cumprod[999]
+    start = a.sqrt() * clean + (1 - a).sqrt() * noise  # the clean film noised to t = 999
+    model.unet = NoiseOracle(noise)
+    films = model.sample(start.flatten(1), torch.zeros(2, len(LABELS)))
+    # with MONAI's own spacing (999, 888, ..., 111, 0) the film keeps the noise of t = 11: off by up to 0.6
+    torch.testing.assert_close(films, clean, atol=1e-4, rtol=0)
+
 # ---------------------------------------------------------------- conditional sampling, with stand-ins
 
 SIDE = 15  # one 3 x 3 patch per finding: 14 patches in a 15 x 15 film
@@ -249,6 +282,34 @@ def test_conditional_sampling_honours_the_labels_checked_by_the_labeller():
     _, made_again = sample_patients(model, labeller, labeller, ConditionBank(source), classes, counts, params, 7,
                                         torch.Generator().manual_seed(1))
     assert np.array_equal(made.images, made_again.images)  # deterministic for a seed
+
+
+def test_a_draw_with_findings_its_condition_lacks_is_drawn_again():
+    """Half the stand-in's draws light two findings their condition does not carry. With
+    ``archive_extra_findings`` 1 no accepted first film shows both; with 14 (anything goes) some do."""
+
+    class Spurious(PatchModel):
+        def sample(self, z, labels, guidance=None, steps=None):
+            films = super().sample(z, labels)
+            for i in torch.nonzero(z[:, 2] < 0).flatten().tolist():
+                for c in [c for c in range(1, len(LABELS)) if labels[i, c] == 0][:2]:
+                    ys, xs = patch_slices(c)
+                    films[i, 0, ys, xs] = 1.0
+            return films
+
+    labeller, source = patch_scorer(), source_table()
+    classes = np.repeat(np.arange(len(LABELS)), 4)
+    params = ArchiveParams(max_attempts=6, retries=2)
+    extras = {}
+    for allowed in (1, 14):
+        model = Spurious()
+        model.config = replace(model.config, archive_extra_findings=allowed)
+        record, made = sample_patients(model, labeller, labeller, ConditionBank(source), classes,
+                                       np.ones(len(classes), dtype=np.int64), params, 3, torch.Generator().manual_seed(0))
+        assert record.success.mean() > 0.9
+        conditions = model.calls[0].numpy()[record.success]  # each patient's condition, drawn once
+        extras[allowed] = (made.labels[:, 1:].astype(bool) & ~(conditions[:, 1:] > 0)).sum(axis=1)
+    assert extras[1].max() <= 1 and extras[14].max() == 2
 
 
 def test_a_patient_the_labeller_never_confirms_is_not_delivered():

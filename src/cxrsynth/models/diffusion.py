@@ -17,7 +17,8 @@ Conditioning: 15 tokens, one per label, each a learned embedding of (label, pres
 which the UNet's attention levels cross-attend; a 16th embedding stands in for every token when the
 labels are dropped (classifier-free guidance, Ho & Salimans 2022). Sampling is deterministic DDIM from
 the initial noise, so a film is a function of (noise, labels): the archive draws a patient's
-follow-ups from noise near its first film's, as the GAN's archive does around z*.
+follow-ups from noise near its first film's, as the GAN's archive does around z*. Its timesteps are
+spaced from the end (``ddim_timesteps``), not as MONAI's ``set_timesteps`` spaces them.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class DiffusionConfig:
     guidance: float = _default("guidance")
     sample_dtype: str = _default("sample_dtype")
     archive_oversample: float = _default("archive_oversample")
+    archive_extra_findings: int = _default("archive_extra_findings")
     ema_decay: float = _default("ema_decay")
     ae_images: int = _default("ae_images")
     ae_channels: list[int] = _default("ae_channels")
@@ -196,7 +198,8 @@ class ConditionalDiffusion(nn.Module):
         x = z.reshape(len(z), *c.latent_shape)
         scheduler = DDIMScheduler(num_train_timesteps=c.train_timesteps, schedule=c.beta_schedule,
                                   clip_sample=not c.latent)
-        scheduler.set_timesteps(steps or c.sample_steps, device=x.device)
+        scheduler.set_timesteps(steps or c.sample_steps, device=x.device)  # sets the step size step() takes
+        scheduler.timesteps = ddim_timesteps(c.train_timesteps, steps or c.sample_steps, x.device)
         n = len(x)
         null = self.tokens(torch.zeros(n, len(LABELS), device=x.device), torch.ones(n, dtype=torch.bool, device=x.device))
         guided = labels is not None and guidance > 0
@@ -219,6 +222,22 @@ class ConditionalDiffusion(nn.Module):
         if self.autoencoder is not None:
             x = self.autoencoder.decode(x / self.latent_scale)
         return x.clamp(-1, 1)
+
+
+def ddim_timesteps(train_timesteps: int, steps: int, device=None) -> torch.Tensor:
+    """The DDIM chain T-1, T-1-r, ..., r-1 with r = T / ``steps`` (trailing spacing, Lin et al. 2024).
+
+    MONAI's ``DDIMScheduler.step`` moves r timesteps back from the one it is given, but its
+    ``set_timesteps`` spaces them by linspace(T-1, 0, steps): 999, 888, ..., 111, 0 for 10 of 1000.
+    Each step then lands 11 timesteps from where the next starts, and the last starts from 0, so the
+    noise of t = 11 stays in the film (on the demo it doubled the findings the labeller read in a film
+    conditioned on none). This chain starts from pure noise and its last step lands on the clean film.
+    Raises ValueError when ``steps`` does not divide ``train_timesteps``."""
+    if train_timesteps % steps:
+        raise ValueError(f"DDIM: {steps} sampling steps do not divide {train_timesteps} training timesteps "
+                         "(gan.diffusion.sample_steps must divide gan.diffusion.train_timesteps)")
+    r = train_timesteps // steps
+    return torch.arange(train_timesteps - 1, -1, -r, device=device)
 
 
 def build_diffusion(config: DiffusionConfig) -> ConditionalDiffusion:

@@ -63,7 +63,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 #: GANConfig fields that change nothing the run trains (only how often the losses are read)
 #: config keys that change no training: how often losses are read, and how a diffusion model samples
-NOT_IN_RUN_KEY = ("log_every", "sample_steps", "guidance", "archive_oversample", "sample_dtype")
+NOT_IN_RUN_KEY = ("log_every", "sample_steps", "guidance", "archive_oversample", "archive_extra_findings",
+                  "sample_dtype")
 #: the modules whose code is the training: networks, losses, schedule, EMA, the step, the real images drawn
 TRAINING_MODULES = ("cxrsynth.training.gan_module", "cxrsynth.training.gan_data")
 #: the params models (``models.gan`` reads its defaults there): what they give a run is the key's params
