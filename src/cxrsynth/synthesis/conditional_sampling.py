@@ -4,7 +4,7 @@ A GAN patient of target class c is a latent optimised until the scorer sees c (A
 diffusion patient is drawn *conditioned* on a label vector carrying c, a real film's labels taken
 from the source (so findings co-occur as they do in NIH), and kept when the labeller sees c in it and
 at most ``gan.diffusion.archive_extra_findings`` findings the condition does not carry: a draw that only
-confirms c brings, on the demo, 3.6 findings to the source's 1.8 per film with a finding, and the label
+confirms c brings, on the demo, 3.6 findings to the source's 1.7 per film with a finding, and the label
 plan can then match the findings only with too many films of No Finding. A draw the labeller rejects
 is drawn again from fresh noise, up to ``archive.max_attempts`` draws, in ``archive.retries`` more
 rounds; a patient still rejected is not delivered, and counts against the archive's shortfall as a
