@@ -168,7 +168,6 @@ def test_the_unet_samples_in_the_configured_dtype_and_the_update_in_float32():
     assert seen == [torch.bfloat16] * 2 + [torch.float32] * 2
 
 
-
 class NoiseOracle(nn.Module):
     """A UNet that knows the noise: it returns ``noise`` (what a perfect denoiser predicts) for every input."""
 
@@ -198,6 +197,7 @@ def test_the_ddim_chain_starts_at_pure_noise_and_lands_on_the_clean_film():
     films = model.sample(start.flatten(1), torch.zeros(2, len(LABELS)))
     # with MONAI's own spacing (999, 888, ..., 111, 0) the film keeps the noise of t = 11: off by up to 0.6
     torch.testing.assert_close(films, clean, atol=1e-4, rtol=0)
+
 
 # ---------------------------------------------------------------- conditional sampling, with stand-ins
 
