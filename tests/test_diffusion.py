@@ -284,6 +284,22 @@ def test_conditional_sampling_honours_the_labels_checked_by_the_labeller():
     assert np.array_equal(made.images, made_again.images)  # deterministic for a seed
 
 
+def test_conditions_drawn_per_class_give_back_the_source_label_mix():
+    """Classes drawn in the share of the source's films they account for (a film with k findings counts
+    1/k under each) give back the source's label mix: the bank weighs a class's films by 1/k. Drawn
+    uniformly within a class, the films with many findings come up too often."""
+    source = source_table(600, seed=2)
+    labels = source[list(LABELS)].to_numpy()
+    k = labels[:, 1:].sum(axis=1)
+    share = np.array([(1 / np.maximum(k, 1))[labels[:, c] > 0].sum() for c in range(len(LABELS))])
+    rng = np.random.default_rng(0)
+    classes = rng.choice(len(LABELS), 40_000, p=share / share.sum())
+    drawn = ConditionBank(source).draw(classes, rng)
+    np.testing.assert_allclose(drawn.mean(axis=0), labels.mean(axis=0), atol=0.01)
+    uniform = np.array([labels[rng.choice(np.flatnonzero(labels[:, c] > 0))] for c in classes[:4000]])
+    assert uniform[:, 1:].sum(axis=1).mean() > labels[:, 1:].sum(axis=1).mean() + 0.1
+
+
 def test_a_draw_with_findings_its_condition_lacks_is_drawn_again():
     """Half the stand-in's draws light two findings their condition does not carry. With
     ``archive_extra_findings`` 1 no accepted first film shows both; with 14 (anything goes) some do."""
