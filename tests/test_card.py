@@ -113,6 +113,13 @@ def test_view_fallbacks_and_an_unfiltered_archive_read_as_such():
             in render_card(full_facts(privacy=used)))
 
 
+def test_an_empty_archive_gets_a_card_that_says_so():
+    # a rehearsal-size generator can have every draw rejected; the card names no shard rather than crashing
+    card = render_card(full_facts(images=0, patients=0, shards=(), labels=dict.fromkeys(LABELS, 0)))
+    assert "**Empty archive.** No film was delivered" in card and "**Empty archive.**" not in render_card(full_facts())
+    assert "| (none) | the films, 0 tar files:" in card and 'wds.WebDataset("images_*.tar"' in card
+
+
 def test_card_is_deterministic_and_written_whole(tmp_path):
     facts = full_facts()
     (tmp_path / "a").mkdir()

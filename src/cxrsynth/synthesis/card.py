@@ -127,7 +127,9 @@ def size_category(n: int) -> str:
 
 
 def _shard_pattern(shards: tuple[str, ...]) -> str:
-    """``images_{001..012}.tar`` (WebDataset's brace form), or the one shard's name."""
+    """``images_{001..012}.tar`` (WebDataset's brace form), or the one shard's name (the glob when none)."""
+    if not shards:
+        return "images_*.tar"
     if len(shards) == 1:
         return shards[0]
     first, last = (name.removeprefix("images_").removesuffix(".tar") for name in (shards[0], shards[-1]))
@@ -161,13 +163,17 @@ def _warnings(facts: CardFacts) -> list[str]:
     if facts.source == "demo":
         lines += ["> **Demo data.** The generator was trained on procedurally rendered chest phantoms, not "
                   "radiographs: these films and every number in this card are not clinical.", ""]
+    if not facts.images:
+        lines += ["> **Empty archive.** No film was delivered: every synthetic patient was rejected (its class not "
+                  "reached or not confirmed by the labeller, or too close to a training patient). The archive "
+                  "metrics say how many were tried per class.", ""]
     return lines
 
 
 def _what(facts: CardFacts) -> list[str]:
     n = len(facts.shards)
-    shards = f"`{facts.shards[0]}`" + (f" to `{facts.shards[-1]}`" if n > 1 else "")
-    rows = [f"| {shards} | the films, {n} tar file{'s' if n > 1 else ''}: per film `images/<Image Index>` (PNG) "
+    shards = "(none)" if not n else f"`{facts.shards[0]}`" + (f" to `{facts.shards[-1]}`" if n > 1 else "")
+    rows = [f"| {shards} | the films, {n} tar file{'s' if n != 1 else ''}: per film `images/<Image Index>` (PNG) "
             "and its record `images/<stem>.json` (row and multi-hot labels), WebDataset samples `png` + `json` |",
             f"| `{ARCHIVE_CSV}` | NIH's 11 columns, then `Target Label` and `Target Score`: the labels' source of truth |"]
     if facts.privacy and facts.privacy.get("applied"):
