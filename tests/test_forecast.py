@@ -16,6 +16,7 @@ from cxrsynth.synthesis.forecast import (
     check_forecast,
     expected_kept,
     forecast_build,
+    pooled_kept,
 )
 
 C = len(LABELS)
@@ -53,6 +54,18 @@ def test_expected_images_kept_match_the_binomial():
         exact = (binom.pmf(k, 40, p) * np.minimum(quota, 4 * k)).sum()
         got = expected_kept(np.array([quota]), np.array([160.0]), np.array([40 * 16.0]), np.array([p]))[0]
         assert got == pytest.approx(exact, rel=0.01), (p, quota)
+
+
+def test_a_pass_keeps_what_the_pool_of_every_class_delivers():
+    """Two classes of 20 candidates of 4 images, converging at 0.9 and 0.2; the pass plans 100 images. Filled
+    class by class (50 each) the second would leave about 34 short; from the pool the pass loses far less,
+    and the expectation matches a simulation of the two binomials."""
+    rng = np.random.default_rng(0)
+    rates, images, sq = np.array([0.9, 0.2]), np.array([80.0, 80.0]), np.array([20 * 16.0, 20 * 16.0])
+    simulated = np.minimum(100, 4 * rng.binomial(20, rates, size=(200_000, 2)).sum(axis=1)).mean()
+    assert pooled_kept(100, images, sq, rates) == pytest.approx(simulated, rel=0.01)
+    per_class = expected_kept(np.array([50.0, 50.0]), images, sq, rates).sum()
+    assert pooled_kept(100, images, sq, rates) > per_class + 20
 
 
 def test_time_and_latents_scale_the_pilot_by_the_plan():

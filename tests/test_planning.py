@@ -43,14 +43,33 @@ def test_label_rates_and_largest_remainder():
     assert largest_remainder(np.array([0.0, 0.0]), 3).sum() == 3
 
 
-def test_selection_fills_each_class_quota_and_leaves_out_patients_that_spoil_the_mix():
+def test_selection_fills_the_pass_and_leaves_out_patients_that_spoil_the_mix():
     """Two No Finding candidates of three images: one clean, one whose follow-ups all carry a finding the
-    source does not want. A quota of three No Finding images takes the clean one."""
+    source does not want. A pass of four images wanting three No Finding and one Pneumothorax takes the
+    clean one and one follow-up of the Pneumothorax patient."""
     from cxrsynth.synthesis.planning import select_patients
 
     counts = np.array([[3, 0], [0, 3], [0, 2]])  # labels summed over follow-ups: (No Finding, Pneumothorax)
-    kept = select_patients(counts, np.array([3, 3, 2]), np.array([0, 0, 1]), np.array([3, 1]), np.array([3.0, 1.0]))
-    assert kept.tolist() == [3, 0, 1]  # class 1's quota of one takes one follow-up of its patient
+    kept = select_patients(counts, np.array([3, 3, 2]), 4, np.array([3.0, 1.0]))
+    assert kept.tolist() == [3, 0, 1]  # the last patient taken keeps only the follow-up the pass still needs
+
+
+def test_one_class_surplus_makes_up_for_another_and_the_mix_decides_which():
+    """Labels (No Finding, Fibrosis, Effusion); the pass wants 12 images: 6 No Finding, 2 Fibrosis, 4 Effusion.
+    The plan asked 2 Fibrosis-target images but its draws all carry Fibrosis and came in surplus (three
+    patients of 2), while one of the two Effusion candidates was never confirmed (no candidate). Filling
+    each class's quota would give Fibrosis its plan and leave the pass 2 images short; taken from the whole
+    pool, the pass is full and Fibrosis stays at what is wanted."""
+    from cxrsynth.synthesis.planning import select_patients
+
+    counts = np.array([[2, 0, 0], [2, 0, 0], [2, 0, 0], [2, 0, 0],  # four No Finding candidates of 2
+                       [0, 2, 0], [0, 2, 0], [0, 2, 0],             # three Fibrosis candidates of 2
+                       [0, 0, 2], [0, 0, 2], [0, 0, 2]])            # three Effusion-target candidates of 2
+    sizes = np.full(10, 2)
+    kept = select_patients(counts, sizes, 12, np.array([6.0, 2.0, 4.0]))
+    assert kept.sum() == 12
+    assert kept[:4].sum() == 6 and kept[4:7].sum() == 2 and kept[7:].sum() == 4  # the wanted mix exactly
+    assert select_patients(counts, sizes, 30, np.array([6.0, 2.0, 4.0])).sum() == 20  # at most every candidate
 
 
 def test_tolerance_weights_spend_the_slack_where_the_check_is_loose():

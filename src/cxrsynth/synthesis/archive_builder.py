@@ -172,8 +172,9 @@ def build_archive(generator: torch.nn.Module, resolution: int, scorer: Scorer, l
     and each class's candidates are divided by the share of its patients delivered so far
     (``patient_success``). Each patient is one class-optimised latent (failed jobs retried with fresh
     latents, ``params.retries``), its follow-ups sampled locally and labelled by ``labeller``. The
-    main and top-up passes make ``params.oversample`` times their plan per class and keep, class by
-    class, the patients whose labels bring the mix closest to the source's (``select_patients``).
+    main and top-up passes make ``params.oversample`` times their plan per class and keep, from the
+    whole pool, the patients whose labels bring the mix closest to the source's (``select_patients``):
+    a class may deliver more or fewer images than planned, the pass its planned total.
     After the pilot, the rest of the build is forecast (``synthesis.forecast``) and printed; the
     build raises PlanError before the main pass when the pilot shows the plan cannot be met
     within ``params.max_shortfall`` or ``params.max_minutes`` (the message quotes
@@ -246,7 +247,7 @@ def build_archive(generator: torch.nn.Module, resolution: int, scorer: Scorer, l
         patient = np.repeat(np.arange(len(made_now.counts)), made_now.counts)
         per_patient = np.zeros((len(made_now.counts), n_classes))
         np.add.at(per_patient, patient, made_now.labels)
-        kept = select_patients(per_patient, made_now.counts, made_now.patient_class, quotas, still_wanted, weights)
+        kept = select_patients(per_patient, made_now.counts, int(quotas.sum()), still_wanted, weights)
         keep = np.arange(len(patient)) - np.repeat(np.cumsum(made_now.counts) - made_now.counts, made_now.counts) < kept[patient]
         chosen = kept > 0
         parts.append(Delivered(made_now.images[keep], made_now.target[keep], made_now.labels[keep],

@@ -11,9 +11,10 @@ pilot managed; it also knows the main pass's plan (patients and images per class
 - **time**: the expected latent-steps at the pilot's latent-steps per second. It errs both ways,
   within about a factor of two: the pilot runs emptier batches than a large main pass (long),
   while each later pass ends in its own tail of a few slow latents (short, on small plans).
-- **delivered images**: a class keeps ``min(quota, images of its converged candidates)``
-  (``planning.select_patients``); the converged candidates are Bernoulli in the pilot's
-  convergence rate, so the expectation is taken under a normal approximation.
+- **delivered images**: a pass keeps ``min(planned images, images of its converged candidates)``,
+  the candidates of every class pooled (``planning.select_patients`` takes from the whole pool);
+  each candidate converges at its class's pilot rate (Bernoulli), so the expectation is taken
+  under a normal approximation of the pool's converged images.
 
 **Stop rule** (``check_forecast``): the build stops before the main pass, writing nothing, when
 
@@ -86,11 +87,24 @@ class Pilot:
 
 
 def expected_kept(quota: np.ndarray, images: np.ndarray, images_sq: np.ndarray, rate: np.ndarray) -> np.ndarray:
-    """E[min(quota, X)] per class, X the images of the converged candidates: ``images`` candidate images
-    in patients whose squared sizes sum to ``images_sq``, each converging with probability ``rate``
-    (X normal with mean rate * images and variance rate (1 - rate) images_sq)."""
-    quota, mean = np.asarray(quota, float), np.asarray(rate * images, float)
-    sd = np.sqrt(rate * (1 - rate) * images_sq)
+    """E[min(quota, X)], X the images of the converged candidates: per group (a class, or with
+    ``pooled_kept`` a pass), ``images`` candidate images in patients whose squared sizes sum to
+    ``images_sq``, each converging with probability ``rate`` (X normal with mean rate * images and
+    variance rate (1 - rate) images_sq)."""
+    mean = np.asarray(rate * images, float)
+    return _expected_min(np.asarray(quota, float), mean, np.sqrt(rate * (1 - rate) * images_sq))
+
+
+def pooled_kept(quota: float, images: np.ndarray, images_sq: np.ndarray, rate: np.ndarray) -> float:
+    """E[min(quota, X)], X the converged images of every class's candidates together (``images``,
+    ``images_sq`` and ``rate`` per class, as ``expected_kept``'s): what a pass delivers."""
+    mean = float((rate * images).sum())
+    return float(_expected_min(np.array([quota], float), np.array([mean]),
+                               np.array([np.sqrt((rate * (1 - rate) * images_sq).sum())]))[0])
+
+
+def _expected_min(quota: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """E[min(quota, X)] for X normal with ``mean`` and ``sd`` (0: X = mean)."""
     d = (mean - quota) / np.where(sd > 0, sd, 1)
     over = np.where(sd > 0, sd * norm.pdf(d) + (mean - quota) * norm.cdf(d), np.maximum(mean - quota, 0))
     return np.clip(mean - over, 0, quota)
@@ -178,10 +192,10 @@ def forecast_build(pilot: Pilot, pilot_images: int, size: int, quotas: np.ndarra
 
     def passes(rate: np.ndarray) -> tuple[float, np.ndarray]:
         """Expected images delivered after both passes, and the top-up's candidate patients per class."""
-        main = expected_kept(quotas, main_images, main_sq, rate).sum()
+        main = pooled_kept(quotas.sum(), main_images, main_sq, rate)
         wanted = max(size - pilot_images - main, 0.0) * share  # the top-up's plan and the main pass's shortfall
         candidates = wanted * oversample
-        top_up = expected_kept(wanted, candidates, candidates / mean_size * mean_sq, rate).sum()
+        top_up = pooled_kept(wanted.sum(), candidates, candidates / mean_size * mean_sq, rate)
         return pilot_images + main + top_up, candidates / mean_size
 
     delivered, top_up_patients = passes(pilot.rates())
@@ -206,7 +220,8 @@ def check_forecast(forecast: Forecast, max_shortfall: float, max_minutes: float 
         worst = planned[np.argsort(forecast.upper[planned], kind="stable")][:3]
         named = ", ".join(f"{LABELS[c]} {pilot.converged[c]} of {pilot.patients[c]} (at most "
                           f"{forecast.upper[c]:.0%})" for c in worst)
-        needed = 1 / max(float(forecast.upper[worst[0]]), 1e-3) if len(worst) else math.inf
+        pooled = float(forecast.upper @ forecast.quotas) / max(float(forecast.quotas.sum()), 1e-9)
+        needed = 1 / max(pooled, 1e-3) if len(worst) else math.inf  # the pass fills from every class's candidates
         raise PlanError(
             f"archive: the plan cannot be met: {converged}, so even at the {CONFIDENCE:.0%} upper bounds on the "
             f"convergence rates ({named}) about {forecast.best_delivered_fraction:.0%} of archive.size "
