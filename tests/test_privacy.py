@@ -202,6 +202,37 @@ def test_a_replacement_that_fails_to_converge_is_tried_again_then_dropped():
     assert out.planned.loc[effusion, "delivered_images"] == 0 and out.planned.loc[effusion, "delivered_patients"] == 0
 
 
+def test_several_candidates_a_round_replace_a_patient_whose_draws_rarely_converge():
+    """Patient 3 (Effusion) is flagged; its class's first draw of every round fails (a diffusion model's rare
+    class). One candidate a round drops it after two rounds; two a round replace it in the first, with the
+    second candidate, and no other candidate's images are written."""
+    build = toy_build()
+    build.images[6, 0, 0] = 255
+    effusion = LABELS.index("Effusion")
+
+    def every_other_fails(classes, counts, seed):
+        ok, made = regenerate_with(7)(classes, counts, seed)
+        fails = (np.arange(len(classes)) % 2 == 0) & (classes == effusion)
+        keep = ~fails[ok]  # made's patients are the converged jobs, in order
+        rows = np.repeat(keep, made.counts)
+        return ok & ~fails, Delivered(made.images[rows], made.target[rows], made.labels[rows], made.scores[rows],
+                                      made.patient_class[keep], made.counts[keep], made.z_star[torch.as_tensor(keep)])
+
+    _, one = filter_archive(build, check_bright, every_other_fails, rounds=2, max_replaced_fraction=0.5, seed=0)
+    assert one.dropped_patients == 1 and one.replacement_jobs == 2
+    calls = []
+
+    def recorded(classes, counts, seed):
+        calls.append((classes.tolist(), counts.tolist()))
+        return every_other_fails(classes, counts, seed)
+
+    out, two = filter_archive(build, check_bright, recorded, rounds=2, max_replaced_fraction=0.5, seed=0, candidates=2)
+    assert calls == [([effusion, effusion], [4, 4])] and two.rounds == 1
+    assert two.replaced_patients == 1 and two.dropped_patients == 0 and two.replacement_jobs == 2
+    assert (out.images[6:10, 1:] == 201).all()  # the second candidate's films (the k-th job asked for: 200 + k)
+    assert not check_bright(out.images)[0].any() and len(out.table) == len(build.table)
+
+
 def test_a_replacement_flagged_again_is_replaced_again_and_nothing_flagged_is_left():
     build = toy_build()
     build.images[0, 0, 0] = 255

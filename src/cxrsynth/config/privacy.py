@@ -40,6 +40,9 @@ class PrivacyParams(Section):
     filter_rounds: int = Field(5, ge=1, description="rounds of replacing flagged archive patients with newly "
                                "generated ones; those still flagged after the last are dropped (and "
                                "archive.max_shortfall applies). The filter runs on archive.device")
+    replacement_candidates: int = Field(4, ge=1, description="new patients generated per flagged one in each "
+                                        "filter round; the first that converged and passes the audit replaces it "
+                                        "(a diffusion model's draws of a rare class are rarely confirmed)")
     max_replaced_fraction: float = Field(0.25, ge=0, le=1, description="largest share of archive patients the "
                                          "filter may replace; beyond it the archive stage fails (the GAN copies "
                                          "its training patients: fix the GAN, not the archive)")

@@ -2,8 +2,12 @@
 
 A synthetic patient is flagged when any of its images is (``audit.Thresholds.flags``). Each
 flagged patient is generated again for the same target class and number of follow-ups, from
-fresh latents, and the new images are audited in turn, for up to ``rounds`` rounds. A
-replacement whose optimisation fails is tried again in the next round. Patients still flagged
+fresh latents, ``candidates`` new patients at once (``privacy.replacement_candidates``); the
+first that converged and whose images the audit passes replaces it, for up to ``rounds`` rounds.
+A patient none of whose candidates did is tried again in the next round. More than one candidate
+is for a generator whose patients of a rare class rarely converge: the demo's diffusion model's
+Nodule draws are confirmed about once in 70, so one candidate a round left a flagged Nodule
+patient unreplaced after 5 rounds, and the archive 5 films short. Patients still flagged
 or unreplaced after the last round are dropped, and the archive's shortfall limit applies to
 what is left; replacing more than ``max_replaced_fraction`` of the patients fails outright.
 
@@ -61,7 +65,7 @@ class FilterRecord:
 
 
 def filter_archive(build: ArchiveBuild, check: Check, regenerate: Regenerate, rounds: int,
-                   max_replaced_fraction: float, seed: int) -> tuple[ArchiveBuild, FilterRecord]:
+                   max_replaced_fraction: float, seed: int, candidates: int = 1) -> tuple[ArchiveBuild, FilterRecord]:
     """``build`` with every flagged patient replaced (or, failing that, dropped), and the record."""
     table, images = build.table.copy(), build.images.copy()
     z_star, planned = build.z_star.clone(), build.planned
@@ -87,25 +91,28 @@ def filter_archive(build: ArchiveBuild, check: Check, regenerate: Regenerate, ro
         record.rounds = round_
         classes = np.asarray([LABELS.index(table.at[rows_of[p][0], "Target Label"]) for p in pending])
         counts = np.asarray([len(rows_of[p]) for p in pending])
-        converged, made = regenerate(classes, counts, seed + round_)
-        record.replacement_jobs += len(pending)
-        if not len(made.counts):
-            continue
-        new_flags, _ = check(made.images)
+        converged, made = regenerate(np.repeat(classes, candidates), np.repeat(counts, candidates), seed + round_)
+        record.replacement_jobs += len(pending) * candidates
+        new_flags = check(made.images)[0] if len(made.counts) else np.zeros(0, bool)
         offsets = np.r_[0, np.cumsum(made.counts)]
+        made_of_job = np.cumsum(converged) - 1  # the k-th converged job is made's k-th patient
         still = []
-        for k, pid in enumerate(pending[converged]):
-            part = slice(offsets[k], offsets[k + 1])
-            if new_flags[part].any():
+        for i, pid in enumerate(pending):
+            jobs = [j for j in range(i * candidates, (i + 1) * candidates) if converged[j]]
+            passed = [made_of_job[j] for j in jobs
+                      if not new_flags[offsets[made_of_job[j]]:offsets[made_of_job[j] + 1]].any()]
+            if not passed:
                 still.append(pid)
                 continue
+            k = passed[0]
+            part = slice(offsets[k], offsets[k + 1])
             rows = rows_of[pid]
             images[rows] = made.images[part]
             table.loc[rows, "Finding Labels"] = label_strings(made.labels[part])
             table.loc[rows, "Target Score"] = np.round(made.scores[part], 4)
             z_star[position[pid]] = made.z_star[k]
             replaced.add(int(pid))
-        pending = np.asarray(sorted(set(pending[~converged]) | set(still)), dtype=patients.dtype)
+        pending = np.asarray(still, dtype=patients.dtype)
     record.replaced_patients = len(replaced)
     record.replaced_images = int(sum(len(rows_of[p]) for p in replaced))
     if len(pending):  # still flagged after the last round: drop them
@@ -152,11 +159,12 @@ def regenerator(generator: torch.nn.Module, resolution: int, scorer: Scorer, lab
 
 def audited_filter(build: ArchiveBuild, setup: AuditSetup, regenerate: Regenerate, params: ArchiveParams,
                    privacy: PrivacyParams) -> tuple[ArchiveBuild, dict]:
-    """``filter_archive`` with the audit's check (``audit_check``), ``privacy.filter_rounds`` rounds
-    and ``privacy.max_replaced_fraction``, then the archive's shortfall limit on what is left
+    """``filter_archive`` with the audit's check (``audit_check``), ``privacy.filter_rounds`` rounds of
+    ``privacy.replacement_candidates`` candidates and ``privacy.max_replaced_fraction``, then the archive's shortfall limit on what is left
     (``ShortfallError``). Returns the filtered build and the record the archive keeps
     (``{"applied": True, ...the FilterRecord..., "thresholds": ...}``)."""
     build, record = filter_archive(build, audit_check(setup), regenerate, privacy.filter_rounds,
-                                   privacy.max_replaced_fraction, params.seed + ROUNDS_SEED)
+                                   privacy.max_replaced_fraction, params.seed + ROUNDS_SEED,
+                                   privacy.replacement_candidates)
     check_shortfall(build.planned, params.size, params.max_shortfall)
     return build, {"applied": True, **record.as_dict(), "thresholds": setup.thresholds.as_dict()}
