@@ -56,10 +56,9 @@ def test_selection_fills_the_pass_and_leaves_out_patients_that_spoil_the_mix():
 
 def test_one_class_surplus_makes_up_for_another_and_the_mix_decides_which():
     """Labels (No Finding, Fibrosis, Effusion); the pass wants 12 images: 6 No Finding, 2 Fibrosis, 4 Effusion.
-    The plan asked 2 Fibrosis-target images but its draws all carry Fibrosis and came in surplus (three
-    patients of 2), while one of the two Effusion candidates was never confirmed (no candidate). Filling
-    each class's quota would give Fibrosis its plan and leave the pass 2 images short; taken from the whole
-    pool, the pass is full and Fibrosis stays at what is wanted."""
+    Say the plan asked 6, 4 and 2 (its pilot under-measured how often Fibrosis draws carry Fibrosis):
+    filled class by class, Fibrosis would get 4 images, twice what is wanted, and Effusion 2. Taken from
+    the whole pool, the surplus Effusion candidates make up for it and the pass gets the wanted mix."""
     from cxrsynth.synthesis.planning import select_patients
 
     counts = np.array([[2, 0, 0], [2, 0, 0], [2, 0, 0], [2, 0, 0],  # four No Finding candidates of 2
