@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> dict:
     with atomic_dir(args.out) as out:
         shards = write_archive(out, build.images, build.table, params.shard_images, privacy_record=record)
         write_card(out, archive_facts(build.table, shards, resolution, labels, source, args.gan, data.source,
-                                      (params, privacy), view, record or {"applied": False}))
+                                      (params, privacy), view, record or {"applied": False}, __file__))
     comparison = compare_scorers(generator, resolution, scorers, build.optimisation, params)
     metrics = archive_metrics(build, params, shards, labels, calibrated, comparison, record, view)
     write_json(args.metrics, metrics)

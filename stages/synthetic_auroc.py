@@ -13,6 +13,7 @@ from cxrsynth.config.synthetic_auroc import SyntheticAurocParams
 from cxrsynth.data.store import ImageStore
 from cxrsynth.data.store_splits import split_datasets
 from cxrsynth.io import atomic_path, write_json, write_text
+from cxrsynth.metrics.auroc_interval import macro_intervals
 from cxrsynth.models.classifier import probabilities
 from cxrsynth.models.saved_classifier import load_classifier
 from cxrsynth.skipped import skip_reason
@@ -25,6 +26,7 @@ from cxrsynth.synthesis.synthetic_auroc import (
     table2_document,
     table2_figure,
     table2_metrics,
+    test_patients,
     train_columns,
 )
 
@@ -33,24 +35,28 @@ def run(args: argparse.Namespace) -> None:
     synth = load_validated(SyntheticAurocParams, args.params / "synthetic_auroc.json")
     classifier = load_validated(ClassifierParams, args.params / "classifier.json")
     params = synthetic_recipe(classifier, synth.seed, synth.max_epochs)
-    test = split_datasets(ImageStore(args.store), pd.read_csv(args.split), params.input_size)["test"]
+    store, split = ImageStore(args.store), pd.read_csv(args.split)
+    test = split_datasets(store, split, params.input_size)["test"]
     test_images, test_labels = test.all_images()[:, 0].numpy(), test.labels.numpy()
 
     archive_table, archive_images = read_archive(args.archive, params.input_size)
     sets = {"class_generated": (archive_table, archive_images)}
     if not skip_reason(args.embedded):  # a diffusion generator has no embedding baseline (stage embed)
         sets = {"embedded": (pd.read_csv(args.embedded / "table.csv"), np.load(args.embedded / "images.npy"))} | sets
-    results, weights = train_columns(sets, (test_images, test_labels), params, synth.val_fraction, synth.seed,
-                                     args.weights and args.weights / params.arch)
+    results, weights, scores = train_columns(sets, (test_images, test_labels), params, synth.val_fraction,
+                                             synth.seed, args.weights and args.weights / params.arch)
     if not results:  # every DDP process but global rank 0
         return
     model, _, config = load_classifier(args.classifier)
-    results["real"] = real_column(probabilities(model, test.all_images(), config["input_size"]).numpy(), test_labels)
+    scores["real"] = probabilities(model, test.all_images(), config["input_size"]).numpy()
+    results["real"] = real_column(scores["real"], test_labels)
+    intervals = macro_intervals(scores, test_labels, test_patients(store.table, split), "real", synth.n_bootstrap,
+                                synth.level, synth.seed)
 
     table = table2(results)
     write_json(args.metrics, table2_metrics(table, weights, {column: len(t) for column, (t, _) in sets.items()},
-                                            len(test_labels), params))
-    write_text(args.markdown, table2_document(table))
+                                            len(test_labels), params, intervals))
+    write_text(args.markdown, table2_document(table, intervals))
     with atomic_path(args.plot) as tmp:
         table2_bars(table, results).to_csv(tmp, index=False)
     table2_figure(table, results, args.figure)

@@ -20,6 +20,7 @@ from cxrsynth.synthesis.card import (
     generator_digest,
     params_digest,
     render_card,
+    stage_code,
     write_card,
 )
 
@@ -162,6 +163,24 @@ def test_code_revision_follows_code_commits_not_lock_commits(tmp_path):
     git("add", "-A")
     git("commit", "-qm", "lock only")
     assert code_revision(tmp_path) == code != git("rev-parse", "HEAD")
+    (tmp_path / "src" / "b.py").write_text("y = 1\n")  # another stage's code
+    git("add", "-A")
+    git("commit", "-qm", "other code")
+    assert code_revision(tmp_path, ("src/a.py",)) == code != code_revision(tmp_path)
     (tmp_path / "src" / "a.py").write_text("x = 2\n")
-    assert code_revision(tmp_path) == f"{code} (modified)"
+    assert code_revision(tmp_path) == f"{git('rev-parse', 'HEAD')} (modified)"
+    assert code_revision(tmp_path, ("src/a.py",)) == f"{code} (modified)"
+    assert code_revision(tmp_path, ()).startswith("unknown")
+
+
+def test_an_archive_follows_its_own_stages_code_only():
+    """The revision of the archive stage's card follows the stage's script and what it imports: not Table 2's
+    code, which DVC does not rerun the archive for."""
+    from conftest import ROOT
+
+    code = stage_code(ROOT / "stages" / "archive.py", ROOT)
+    assert {"stages/archive.py", "src/cxrsynth/synthesis/card.py", "src/cxrsynth/synthesis/archive_builder.py"} \
+        <= set(code)
+    assert "src/cxrsynth/synthesis/synthetic_auroc.py" not in code and "stages/synthetic_auroc.py" not in code
+    assert stage_code(ROOT / "stages" / "archive.py", ROOT.parent / "elsewhere") == ()
 

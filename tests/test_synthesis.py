@@ -282,15 +282,61 @@ def test_table2_is_written_as_metrics_markdown_and_bars_in_its_fixed_order(tmp_p
     table = table2(columns)
     metrics = table2_metrics(table, {"embedded": "imagenet"}, {"embedded": 10, "class_generated": 12}, 7,
                              synthetic_recipe(base, 0, 2))
-    assert list(metrics) == ["per_class", "macro", "macro_classes", "train_images", "test_images", "input_size",
-                             "max_epochs", "weights"]
+    assert list(metrics) == ["per_class", "macro", "macro_classes", "ratio_to_real", "train_images", "test_images",
+                             "input_size", "max_epochs", "weights"]
+    assert metrics["ratio_to_real"] == {"embedded": 0.75, "class_generated": 0.875}
     assert list(metrics["per_class"]) == list(LABELS) and metrics["macro"] == {"embedded": 0.6, "class_generated": 0.7,
                                                                              "real": 0.8}
     assert metrics["macro_classes"]["real"] == 13 and metrics["max_epochs"] == 2 and metrics["test_images"] == 7
     assert table2_document(table) == f"{TABLE2_HEADING}\n\n{table2_markdown(table)}"
+    intervals = {"resamples": 1000, "level": 0.95, "unit": "patient", "patients": 512, "films": 997,
+                 "macro": {c: {"lo": 0.5, "hi": 0.9} for c in ("embedded", "class_generated", "real")},
+                 "ratio_to_real": {"embedded": {"lo": 0.7, "hi": 0.8}, "class_generated": {"lo": 0.85, "hi": 0.9}}}
+    with_intervals = table2_metrics(table, {}, {}, 7, synthetic_recipe(base, 0, 2), intervals)
+    assert with_intervals["bootstrap"] == intervals and list(with_intervals)[4] == "bootstrap"
+    document = table2_document(table, intervals)
+    assert document.startswith(table2_document(table)) and "95% intervals, 1,000 paired bootstrap resamples of the 512 " \
+        "test patients (997 films)" in document
+    assert document.endswith("- ratio to real: embedded [0.700, 0.800]; class generated [0.850, 0.900]\n")
     bars = table2_bars(table, columns)
     assert list(bars.columns) == ["bar", "class", "training", "auroc"] and len(bars) == 3 * (len(LABELS) + 1)
     assert bars.iloc[-1].tolist() == ["macro | real", "macro", "real", 0.8]
     assert bars.iloc[1].tolist() == [f"{LABELS[0]} | class_generated", LABELS[0], "class_generated", 0.6]
     table2_figure(table, columns, tmp_path / "t2.png")
     assert (tmp_path / "t2.png").stat().st_size > 0
+
+
+def test_the_synthetic_columns_scores_are_the_ones_their_table2_auroc_comes_from(tmp_path):
+    """``train_columns`` hands back each column's test scores for the bootstrap: scored again, they give
+    the column's Table 2 AUROC exactly. The test films' patients come back in the test films' order."""
+    from cxrsynth.config.classifier import ClassifierParams
+    from cxrsynth.data.store_splits import split_datasets
+    from cxrsynth.metrics.auroc import evaluate
+    from cxrsynth.synthesis.synthetic_auroc import test_patients, train_columns
+
+    rng = np.random.default_rng(0)
+    n = 48
+    table = pd.DataFrame({"patient_id": np.repeat(np.arange(n // 2), 2)})
+    labels = rng.random((n, len(LABELS))) < 0.4
+    table[list(LABELS)] = labels.astype(int)
+    images = rng.integers(0, 256, (n, 32, 32), dtype=np.uint8)  # DenseNet-121's smallest side
+    test = (images[:24], labels[:24].astype(np.float32))
+    params = ClassifierParams(input_size=32, max_epochs=1, batch_size=8, pretrained="none", accelerator="cpu")
+    results, _, scores = train_columns({"class_generated": (table, images)}, test, params, 0.25, 0)
+    assert scores["class_generated"].shape == (24, len(LABELS))
+    assert evaluate(scores["class_generated"], test[1], LABELS)["auroc"] == results["class_generated"]["auroc"]
+
+    store = pd.DataFrame({"image": [f"{i}.png" for i in range(6)], "patient_id": [5, 5, 9, 2, 2, 7], "row": range(6)})
+    split = pd.DataFrame({"image": [f"{i}.png" for i in range(6)], "patient_id": [5, 5, 9, 2, 2, 7],
+                          "split": ["test", "test", "train", "test", "test", "val"]})
+    store[list(LABELS)] = 0
+
+    class Store:  # the two things split_datasets reads of an ImageStore
+        sizes, table = [4], store
+
+        @staticmethod
+        def images(size):
+            return np.arange(6 * 16, dtype=np.uint8).reshape(6, 4, 4)
+
+    films = split_datasets(Store, split, 4)["test"]
+    assert test_patients(store, split).tolist() == [5, 5, 2, 2] == store.loc[films.rows, "patient_id"].tolist()

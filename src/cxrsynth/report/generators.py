@@ -35,7 +35,8 @@ def generator_summary(m: Metrics, arch: str, source: str, revision: str | None) 
         "arch": arch, "data_source": source, "revision": revision, "resolution": gan["resolution"],
         "images_shown": gan["images_shown"],
         "table2": {"class_generated": macro["class_generated"], "real": macro["real"],
-                   "ratio_to_real": round(macro["class_generated"] / macro["real"], 4)},
+                   "ratio_to_real": round(macro["class_generated"] / macro["real"], 4),
+                   "ratio_interval": ratio_interval(table2)},
         "table1": {ex: {"real_vs_generated": t["synthetic"], "stratified_halves": t["stratified"]}
                    for ex, t in fid["table1"].items()},
         "figure6": {"labels_rarer_in_generated": len(rarer_in_generated(prevalence)),
@@ -51,6 +52,15 @@ def generator_summary(m: Metrics, arch: str, source: str, revision: str | None) 
                     "flagged_fraction_written": privacy["archive"]["flagged_fraction"]},
         "cost": gan.get("film_cost"),
     }
+
+
+def ratio_interval(table2: dict) -> dict | None:
+    """The class-generated / real ratio's paired bootstrap interval over the test patients, with its level;
+    None for a run made before the synthetic_auroc stage drew one."""
+    bootstrap = table2.get("bootstrap")
+    if not bootstrap:
+        return None
+    return {**bootstrap["ratio_to_real"]["class_generated"], "level": bootstrap["level"]}
 
 
 def memorisation(archive: dict, privacy: dict) -> dict:
@@ -82,6 +92,12 @@ def _pct(value, digits: int = 1) -> str:
     return DASH if value is None else f"{100 * value:.{digits}f}%"
 
 
+def _interval(interval: dict | None) -> str:
+    if not interval or interval["lo"] is None:
+        return DASH
+    return f"{interval['lo']:.3f} to {interval['hi']:.3f} ({interval['level']:.0%})"
+
+
 def comparison_table(summaries: dict[str, dict]) -> pd.DataFrame:
     """One column per generator run and the two papers' Table 2 gaps, one row per measure."""
     rows: dict[str, dict[str, str]] = {}
@@ -93,6 +109,7 @@ def comparison_table(summaries: dict[str, dict]) -> pd.DataFrame:
         cost = s.get("cost") or {}
         cells = {
             "Table 2: class-generated / real macro AUROC": _f(s["table2"]["ratio_to_real"]),
+            "Table 2: that ratio's bootstrap interval (test patients)": _interval(s["table2"].get("ratio_interval")),
             "Table 2: gap to real": _pct(1 - s["table2"]["ratio_to_real"]),
             f"Table 1: FID real vs generated ({extractor} features)": _f(s["table1"][extractor]["real_vs_generated"], 2),
             f"Table 1: FID stratified halves (the floor, {extractor})": _f(s["table1"][extractor]["stratified_halves"], 2),

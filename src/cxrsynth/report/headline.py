@@ -49,8 +49,12 @@ def _archive(archive: dict) -> dict:
 def _table2(table2: dict) -> dict:
     macro = table2["macro"]
     # no embedded column for a diffusion generator (it has no latent to embed into)
-    return {**{k: macro[k] for k in ("embedded", "class_generated", "real") if k in macro},
-            "class_generated_to_real": round(macro["class_generated"] / macro["real"], 4)}
+    out = {**{k: macro[k] for k in ("embedded", "class_generated", "real") if k in macro},
+           "class_generated_to_real": round(macro["class_generated"] / macro["real"], 4)}
+    interval = table2.get("bootstrap", {}).get("ratio_to_real", {}).get("class_generated")
+    if interval and interval["lo"] is not None:  # the test set's paired bootstrap interval (metrics.auroc_interval)
+        out |= {"class_generated_to_real_lo": interval["lo"], "class_generated_to_real_hi": interval["hi"]}
+    return out
 
 
 def _reader_study(study: dict) -> dict:

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from cxrsynth.code_closure import import_closure
 from cxrsynth.config.base import Section
 from cxrsynth.config.gan import DIFFUSION_ARCHS
 from cxrsynth.data.shards import ARCHIVE_CSV
@@ -31,8 +32,9 @@ from cxrsynth.labels import LABELS
 from cxrsynth.sampling import generator_arch
 
 CARD_NAME = "README.md"
-#: What the code revision is of: a commit of only dvc.lock or metrics/ must not change an archive's bytes.
-REVISION_PATHS = ("src", "stages", "dvc.yaml", "params.yaml", "params")
+#: What the code revision is of by default: code only. Params are recorded by value (``params_digest``), and a
+#: commit of dvc.lock, metrics/ or params must not change an archive's bytes.
+REVISION_PATHS = ("src", "stages")
 NIH_SITE = "https://nihcc.app.box.com/v/ChestXray-NIHCC"
 NIH_TERMS = ("The usage of the data set is unrestricted. But you should provide the link to our original "
              "download site, acknowledge the NIH Clinical Center and provide a citation to our CVPR 2017 paper.")
@@ -101,12 +103,26 @@ def params_digest(*sections: Section) -> str:
     return "sha256:" + hashlib.sha256(json.dumps(values, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+def stage_code(script: str | os.PathLike, root: str | os.PathLike = ".") -> tuple[str, ...]:
+    """``script`` and every project module it imports (``code_closure.import_closure``), relative to ``root``:
+    what ``code_revision`` follows for an archive, so that a commit of another stage's code (which DVC does
+    not rerun the archive for) leaves the archive's card, and so its bytes, alone. Empty when the code lies
+    outside ``root`` (an installed, not editable, package)."""
+    root = Path(root).resolve()
+    try:
+        return tuple(sorted(str(p.relative_to(root)) for p in {Path(script).resolve(), *import_closure([script])}))
+    except ValueError:
+        return ()
+
+
 def code_revision(cwd: str | os.PathLike = ".", paths: tuple[str, ...] = REVISION_PATHS) -> str:
     """The last commit touching ``paths`` (``git log -1 --format=%H -- paths``), marked ``(modified)``
     when ``git status --porcelain`` shows changes there; "unknown (...)" outside a git checkout."""
     def git(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
 
+    if not paths:
+        return "unknown (the code is outside the checkout)"
     try:
         log = git("log", "-1", "--format=%H", "--", *paths)
     except OSError:
@@ -199,8 +215,9 @@ def _made(facts: CardFacts) -> list[str]:
         lines.append(f"- Params: `{facts.params_digest}` (sha256 of the {sections} params sections read, "
                      "canonical JSON).")
     if facts.revision:
-        lines.append(f"- Code revision: `{facts.revision}` (the last commit touching "
-                     f"{', '.join(f'`{p}`' for p in REVISION_PATHS)}; `(modified)`: uncommitted changes there).")
+        lines.append(f"- Code revision: `{facts.revision}` (the last commit touching the code that made the films: "
+                     "the archive stage's script and the cxrsynth modules it imports; `(modified)`: uncommitted "
+                     "changes there).")
     lines += [f"- {note}" for note in facts.notes]
     return [*lines, ""]
 
@@ -324,17 +341,17 @@ def _cite(facts: CardFacts) -> list[str]:
 
 def archive_facts(table, shards: list[str], resolution: int, labels: Mapping[str, Mapping], source_table,
                   gan_dir: str | os.PathLike, source: str, sections: tuple[Section, ...], view: Mapping,
-                  privacy: Mapping) -> CardFacts:
+                  privacy: Mapping, script: str | os.PathLike) -> CardFacts:
     """The archive stage's facts: its table and shards, ``synthesis.archive_builder.label_counts``' record, the
     source store's table, the GAN folder, ``data.source``, the params sections it read, the view
-    record and the privacy filter's record."""
+    record, the privacy filter's record and the stage's script (whose code the revision follows)."""
     return CardFacts(images=len(table), patients=int(table["Patient ID"].nunique()), resolution=resolution,
                      shards=tuple(shards), labels={n: v["archive"] for n, v in labels.items()},
                      generator_digest=generator_digest(gan_dir), source=source, source_films=len(source_table),
                      source_patients=int(source_table["patient_id"].nunique()),
                      source_pct={n: v["source_pct"] for n, v in labels.items()}, params_digest=params_digest(*sections),
-                     params_sections=tuple(s.section for s in sections), revision=code_revision(), view=view,
-                     privacy=privacy,
+                     params_sections=tuple(s.section for s in sections),
+                     revision=code_revision(paths=stage_code(script)), view=view, privacy=privacy,
                      made_by=MADE_BY_DIFFUSION if generator_arch(gan_dir) in DIFFUSION_ARCHS else MADE_BY_ARCHIVE)
 
 

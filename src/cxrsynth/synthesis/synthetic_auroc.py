@@ -2,7 +2,8 @@
 
 ``train_columns`` trains the classifier recipe (``synthetic_recipe``) on each synthetic set;
 ``table2`` gathers the columns, beside the real-trained classifier's (``real_column``), into the
-table that ``table2_metrics``, ``table2_document``, ``table2_bars`` and ``table2_figure`` write.
+table that ``table2_metrics``, ``table2_document``, ``table2_bars`` and ``table2_figure`` write, with
+the columns' paired, patient-level bootstrap intervals (``metrics.auroc_interval``) where given.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from cxrsynth.config.classifier import ClassifierParams
+from cxrsynth.data.patient_split import PatientSplit
 from cxrsynth.data.split import stratify_patients
 from cxrsynth.labels import LABELS
 from cxrsynth.metrics.auroc import evaluate
@@ -57,17 +60,26 @@ def train_on_synthetic(table: pd.DataFrame, images: np.ndarray, test: tuple[np.n
 
 def train_columns(sets: dict[str, tuple[pd.DataFrame, np.ndarray]], test: tuple[np.ndarray, np.ndarray],
                   params: ClassifierParams, val_fraction: float, seed: int,
-                  weights_dir: Path | None = None) -> tuple[dict[str, dict], dict[str, object]]:
+                  weights_dir: Path | None = None) -> tuple[dict[str, dict], dict[str, object], dict[str, np.ndarray]]:
     """``train_on_synthetic`` on each named synthetic set (table, images), in order, each in its own
-    temporary work folder. Returns per column the test evaluation and the ImageNet weights the fit
-    started from; both empty on every DDP process but global rank 0 (which alone evaluates)."""
-    results, weights = {}, {}
+    temporary work folder. Returns per column the test evaluation, the ImageNet weights the fit started
+    from and the test films' scores (films, classes); all empty on every DDP process but global rank 0
+    (which alone evaluates)."""
+    results, weights, scores = {}, {}, {}
+    test_images = torch.from_numpy(np.ascontiguousarray(test[0])).unsqueeze(1)  # (N, 1, r, r) uint8, as fit_on's
     for column, (table, images) in sets.items():
         with tempfile.TemporaryDirectory(prefix=f"synth-{column}-") as work:
             fit = train_on_synthetic(table, images, test, params, val_fraction, seed, Path(work), weights_dir)
         if fit is not None:  # None on every DDP process but global rank 0, which alone evaluates and writes
             results[column], weights[column] = fit.test, fit.module.weights
-    return results, weights
+            scores[column] = fit.module.predict_probs(test_images).numpy()
+    return results, weights, scores
+
+
+def test_patients(store_table: pd.DataFrame, split: pd.DataFrame) -> np.ndarray:
+    """The patient id of each real test film, in the order ``split_datasets`` gives the test films."""
+    rows = PatientSplit(split).store_rows(store_table, ("test",))
+    return rows["patient_id"].to_numpy()
 
 
 def real_column(probs: np.ndarray, targets: np.ndarray) -> dict:
@@ -104,18 +116,37 @@ def table2_markdown(table: dict) -> str:
     return head + "\n".join(rows) + "\n" + foot
 
 
-def table2_document(table: dict) -> str:
-    """``synthetic_auroc.md``: ``TABLE2_HEADING`` then ``table2_markdown``."""
-    return f"{TABLE2_HEADING}\n\n" + table2_markdown(table)
+def interval_lines(intervals: dict) -> str:
+    """The bootstrap intervals under the table: each column's macro AUROC and each synthetic column's ratio
+    to real, with how they were drawn."""
+
+    def listed(by_column: dict) -> str:
+        shown = {col: "n/a" if iv["lo"] is None else f"[{iv['lo']:.3f}, {iv['hi']:.3f}]"
+                 for col, iv in by_column.items()}
+        return "; ".join(f"{col.replace('_', ' ')} {text}" for col, text in shown.items())
+
+    return (f"\n{intervals['level']:.0%} intervals, {intervals['resamples']:,} paired bootstrap resamples of the "
+            f"{intervals['patients']:,} test patients ({intervals['films']:,} films); the test set's noise only, not "
+            f"a second training seed's.\n\n- macro AUROC: {listed(intervals['macro'])}\n"
+            f"- ratio to real: {listed(intervals['ratio_to_real'])}\n")
+
+
+def table2_document(table: dict, intervals: dict | None = None) -> str:
+    """``synthetic_auroc.md``: ``TABLE2_HEADING``, ``table2_markdown`` and, where given, ``interval_lines``."""
+    return f"{TABLE2_HEADING}\n\n" + table2_markdown(table) + (interval_lines(intervals) if intervals else "")
 
 
 def table2_metrics(table: dict, weights: dict, train_images: dict[str, int], test_images: int,
-                   params: ClassifierParams) -> dict:
+                   params: ClassifierParams, intervals: dict | None = None) -> dict:
     """``metrics/synthetic_auroc.json``: ``table`` (``table2``) per class, its macro AUROC and the classes
-    each macro averages, the images each synthetic set and the real test split hold, the recipe's
-    input size and epochs, and the ImageNet weights each fit started from."""
-    return {"per_class": {k: table[k] for k in LABELS}, "macro": table["macro"],
+    each macro averages, each synthetic column's ratio to real with the bootstrap ``intervals``
+    (``metrics.auroc_interval.macro_intervals``) where given, the images each synthetic set and the real
+    test split hold, the recipe's input size and epochs, and the ImageNet weights each fit started from."""
+    macro = table["macro"]
+    ratio = {col: round(value / macro["real"], 4) for col, value in macro.items() if col != "real"}
+    return {"per_class": {k: table[k] for k in LABELS}, "macro": macro,
             "macro_classes": table["macro_classes"],  # per column: classes with test positives and negatives
+            "ratio_to_real": ratio, **({"bootstrap": intervals} if intervals else {}),
             "train_images": train_images, "test_images": test_images, "input_size": params.input_size,
             "max_epochs": params.max_epochs, "weights": weights}
 
