@@ -295,8 +295,8 @@ def test_table2_is_written_as_metrics_markdown_and_bars_in_its_fixed_order(tmp_p
     with_intervals = table2_metrics(table, {}, {}, 7, synthetic_recipe(base, 0, 2), intervals)
     assert with_intervals["bootstrap"] == intervals and list(with_intervals)[4] == "bootstrap"
     document = table2_document(table, intervals)
-    assert document.startswith(table2_document(table)) and "95% intervals, 1,000 paired bootstrap resamples of the 512 " \
-        "test patients (997 films)" in document
+    assert document.startswith(table2_document(table))
+    assert "95% intervals, 1,000 paired bootstrap resamples of the 512 test patients (997 films)" in document
     assert document.endswith("- ratio to real: embedded [0.700, 0.800]; class generated [0.850, 0.900]\n")
     bars = table2_bars(table, columns)
     assert list(bars.columns) == ["bar", "class", "training", "auroc"] and len(bars) == 3 * (len(LABELS) + 1)
