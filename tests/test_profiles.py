@@ -43,12 +43,17 @@ def test_the_profiles_are_the_ones_recorded():
 
 #: keys added to a section after the full copies were recorded: (section, key)
 NEWER_KEYS = {"gan": ("diffusion",)}  # issue 29: the diffusion generator's settings
+#: values changed on purpose since the full copies were recorded: (profile, section, key) -> the value now
+CHANGED = {("rehearsal", "archive", "compare_per_class"): 0}  # CI time: the demo runs the scorer probe
 
 
 @pytest.mark.parametrize("profile", ["demo", "nih", "rehearsal"])
 def test_each_profile_resolves_to_every_value_its_full_copy_held(profile):
     composed = compose([f"profile={profile}"], ROOT)
     before = YAML(typ="safe", pure=True).load((RECORD / f"{profile}.yaml").read_text())
+    for (name, section, key), value in CHANGED.items():
+        if name == profile:
+            before[section][key] = value
     wrong = []
     for path, value in leaves(before):
         try:
